@@ -1,0 +1,46 @@
+"""Tasks: nox -s tests | lint | typing | bench | docs."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typing", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite (starts its own servers where tests need them)."""
+    session.install("-e", ".[test]")
+    # Exit status 5 means "no tests collected"; a filtered run (-k) may legitimately collect none.
+    session.run("pytest", *session.posargs, success_codes=[0, 5])
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "profile_exports", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "--diff", "profile_exports/errors.py")
+
+
+@nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    session.install("-e", ".", "mypy>=1.10")
+    session.run("mypy", "profile_exports")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Throughput and memory against baselines measured in the same run (pass --quick for a smoke run)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Checks that every example in docs/ and in docstrings runs."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "--doctest-glob=*.md", "docs", "--doctest-modules", "profile_exports", "-q",
+                "-p", "no:cacheprovider")

@@ -1,0 +1,37 @@
+"""Export user profiles to cloud object storage as CSV, JSON, XML or Parquet files."""
+
+from .api import export, preview
+from .config import (
+    DestinationConfig,
+    ExportConfig,
+    IdentifierConfig,
+    PropertiesConfig,
+    ScheduleConfig,
+    SourceConfig,
+)
+from .errors import ConfigError, DataError, PluginError, ProfileExportsError, SinkError
+from .exporter import Exporter, Preview
+from .hookspecs import hookimpl
+from .results import CommittedFile, ExportResult, PartitionStats
+
+__all__ = [
+    "CommittedFile",
+    "ConfigError",
+    "DataError",
+    "DestinationConfig",
+    "ExportConfig",
+    "ExportResult",
+    "Exporter",
+    "IdentifierConfig",
+    "PartitionStats",
+    "PluginError",
+    "Preview",
+    "ProfileExportsError",
+    "PropertiesConfig",
+    "ScheduleConfig",
+    "SinkError",
+    "SourceConfig",
+    "export",
+    "hookimpl",
+    "preview",
+]

@@ -1,0 +1,391 @@
+"""Configuration: frozen classes for every setting, built from a mapping, TOML or JSON.
+
+The keys are a public contract (docs/configuration.md). ``ExportConfig.from_mapping`` reports the
+dotted path of the first bad field; unknown keys get a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from .canonical import COMM_PREF_NAMES, validate_mapping
+from .errors import ConfigError
+from .templates import Template, parse_template
+
+ACCOUNT_IDENTITIES = ("Identity", "Email", "Phone")
+SUBSCRIPTION_GROUPS_NAME = "subscriptionGroups"
+COMM_PREF_CHOICES = (*COMM_PREF_NAMES, SUBSCRIPTION_GROUPS_NAME)
+DEFAULT_SYSTEM_PROPERTIES = (
+    "Name",
+    "Email",
+    "Phone",
+    "Gender",
+    "DOB",
+    "Photo",
+    "Employed",
+    "Education",
+    "Married",
+    "Age",
+    "Location",
+    "Timezone",
+)
+# Output columns the identifiers and the system id own; no user property may take these names.
+RESERVED_PROPERTY_NAMES = (
+    "Identity",
+    "identity",
+    "clevertapId",
+    "clevertapIds",
+    "profile_id",
+    "all_identities",
+)
+FOLDER_LAYOUTS = ("root", "data_type", "run_date", "export_id", "custom")
+_FILE_EXTENSION = re.compile(r"\.[A-Za-z0-9.]+$")
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_EXPORT_ID = re.compile(r"[0-9]{1,20}")
+
+
+def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _str_or_tuple(value: Any) -> str | tuple[Any, ...]:
+    return value if isinstance(value, str) else tuple(value)
+
+
+def _one_of(field: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(
+            field, f"must be one of {', '.join(map(repr, choices))}; got {value!r}{_hint(value, choices)}"
+        )
+
+
+def _hint(value: Any, choices: tuple[str, ...] | list[str]) -> str:
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    if not close:
+        close = [c for c in choices if c.lower() == value.lower()]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _validator(field: str, choices: tuple[str, ...]) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        _one_of(field, value, choices)
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class SourceConfig:
+    """Where profiles come from: a source kind, its own options, and the field mapping."""
+
+    kind: str = "records"
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map, repr=False)
+    mapping: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    bad_records: Literal["fail", "skip"] = attrs.field(
+        default="fail", validator=_validator("source.bad_records", ("fail", "skip"))
+    )
+    batch_size: int = attrs.field(default=65_536)
+
+    @mapping.validator
+    def _check_mapping(self, attribute: Any, value: Mapping[str, str]) -> None:
+        validate_mapping(value)
+
+    @batch_size.validator
+    def _check_batch_size(self, attribute: Any, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000_000:
+            raise ConfigError("source.batch_size", f"must be a whole number from 1 to 10000000; got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class DestinationConfig:
+    """Storage and file details: where files go, how folders and files are named, the format."""
+
+    url: str
+    folders: str = attrs.field(default="root", validator=_validator("destination.folders", FOLDER_LAYOUTS))
+    folder_template: str | None = None
+    file_name: str | None = None
+    format: str = "csv"
+    compression: str | None = None
+    parquet_layout: Literal["nested", "flat"] = attrs.field(
+        default="nested", validator=_validator("destination.parquet_layout", ("nested", "flat"))
+    )
+    max_file_mb: float = 100
+    timezone: str = "UTC"
+    storage_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.url, str) or not self.url.strip():
+            raise ConfigError("destination.url", "must be a URL (s3://bucket/prefix, file:///path) or a path")
+        if self.folders == "custom":
+            if self.folder_template is None:
+                raise ConfigError("destination.folder_template", 'is required when folders = "custom"')
+            parse_template(self.folder_template, "destination.folder_template")
+        elif self.folder_template is not None:
+            raise ConfigError(
+                "destination.folder_template",
+                f'is used only with folders = "custom" (folders is {self.folders!r})',
+            )
+        if self.file_name is not None:
+            self.file_name_template()
+        if not isinstance(self.format, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", self.format):
+            raise ConfigError("destination.format", f"must be a format name like 'csv'; got {self.format!r}")
+        if (
+            isinstance(self.max_file_mb, bool)
+            or not isinstance(self.max_file_mb, int | float)
+            or not (0 < self.max_file_mb <= 1_000_000)
+        ):
+            raise ConfigError("destination.max_file_mb", f"must be a number of MB above 0; got {self.max_file_mb!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ConfigError("destination.timezone", f"unknown time zone {self.timezone!r}; use e.g. 'UTC'") from None
+
+    @property
+    def max_file_bytes(self) -> int:
+        return max(1, int(self.max_file_mb * 1_000_000))
+
+    def file_name_template(self) -> Template | None:
+        if self.file_name is None:
+            return None
+        # The reference lets users type the extension ("profiles-{{Date}}.csv.gz"); it is not doubled.
+        stem = _FILE_EXTENSION.sub("", self.file_name)
+        return parse_template(stem, "destination.file_name")
+
+
+@attrs.frozen(kw_only=True)
+class IdentifierConfig:
+    """Which identifiers go out, in which priority, as one value with fallback or all values."""
+
+    select: tuple[str, ...] = attrs.field(default=ACCOUNT_IDENTITIES, converter=_tuple)
+    values: Literal["fallback", "all"] = attrs.field(
+        default="fallback", validator=_validator("identifiers.values", ("fallback", "all"))
+    )
+    all_identities: bool = False
+    clevertap_id: bool = True
+    clevertap_ids: bool = False
+
+    @select.validator
+    def _check_select(self, attribute: Any, value: tuple[str, ...]) -> None:
+        if not value:
+            raise ConfigError("identifiers.select", 'select at least one identifier, e.g. ["Identity", "Email"]')
+        seen: set[str] = set()
+        for i, name in enumerate(value):
+            field = f"identifiers.select[{i}]"
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError(field, "must be a non-empty name")
+            if name in ("clevertapId", "clevertapIds", "profile_id"):
+                raise ConfigError(
+                    field, "the system id is exported with identifiers.clevertap_id, not as an identifier"
+                )
+            if name in seen:
+                raise ConfigError(field, f"{name!r} is selected twice")
+            seen.add(name)
+
+    def __attrs_post_init__(self) -> None:
+        for flag in ("all_identities", "clevertap_id", "clevertap_ids"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"identifiers.{flag}", "must be true or false")
+
+    @property
+    def resolved(self) -> tuple[str, ...]:
+        """Selected names with the account identities spelt canonically (``email`` -> ``Email``)."""
+        canonical = {n.lower(): n for n in ACCOUNT_IDENTITIES}
+        return tuple(canonical.get(n.lower(), n) for n in self.select)
+
+
+@attrs.frozen(kw_only=True)
+class PropertiesConfig:
+    """Device attributes, communication preferences and user properties, with names and order."""
+
+    device: tuple[str, ...] = attrs.field(default=("token",), converter=_tuple)
+    comm_prefs: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    user: str | tuple[str, ...] = attrs.field(default="all", converter=_str_or_tuple)
+    rename: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    order: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    schema: Literal["append", "lock"] = attrs.field(
+        default="append", validator=_validator("properties.schema", ("append", "lock"))
+    )
+    system: tuple[str, ...] = attrs.field(default=DEFAULT_SYSTEM_PROPERTIES, converter=_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        for i, name in enumerate(self.device):
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"properties.device[{i}]", "must be a device attribute name such as 'token'")
+        for i, name in enumerate(self.comm_prefs):
+            _one_of(f"properties.comm_prefs[{i}]", name, COMM_PREF_CHOICES)
+        if len(set(self.comm_prefs)) != len(self.comm_prefs):
+            raise ConfigError("properties.comm_prefs", "lists a preference twice")
+        if isinstance(self.user, str):
+            _one_of("properties.user", self.user, ("all", "system"))
+        else:
+            if not self.user:
+                raise ConfigError("properties.user", 'select at least one user property, or use "all"')
+            for i, name in enumerate(self.user):
+                if not isinstance(name, str) or not name:
+                    raise ConfigError(f"properties.user[{i}]", "must be a property name")
+                if name in RESERVED_PROPERTY_NAMES:
+                    raise ConfigError(
+                        f"properties.user[{i}]",
+                        f"{name!r} is exported through identifiers; it cannot also be a user property",
+                    )
+        if self.schema == "lock" and self.user != "all":
+            raise ConfigError("properties.schema", 'applies only with user = "all"; remove it')
+        reserved_outputs = {*RESERVED_PROPERTY_NAMES, "device", *COMM_PREF_CHOICES}
+        for source, target in self.rename.items():
+            if not isinstance(target, str) or not target.strip():
+                raise ConfigError(f"properties.rename.{source}", "must be the new, non-empty column name")
+            if target in reserved_outputs:
+                raise ConfigError(f"properties.rename.{source}", f"{target!r} is the name of a fixed column")
+            if source in RESERVED_PROPERTY_NAMES:
+                raise ConfigError(f"properties.rename.{source}", "identifier columns cannot be renamed here")
+        selected = set(self.user) if isinstance(self.user, tuple) else None
+        for i, name in enumerate(self.order):
+            if not isinstance(name, str):
+                raise ConfigError(f"properties.order[{i}]", "must be a property name")
+            if selected is not None and name not in selected and name not in set(self.rename.values()):
+                raise ConfigError(f"properties.order[{i}]", f"{name!r} is not a selected user property")
+        if len(set(self.order)) != len(self.order):
+            raise ConfigError("properties.order", "lists a property twice")
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleConfig:
+    frequency: Literal["once", "recurring"] = attrs.field(
+        default="once", validator=_validator("schedule.frequency", ("once", "recurring"))
+    )
+    every_hours: int = attrs.field(default=24)
+    mode: Literal["incremental", "full"] = attrs.field(
+        default="incremental", validator=_validator("schedule.mode", ("incremental", "full"))
+    )
+
+    @every_hours.validator
+    def _check_hours(self, attribute: Any, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 4 <= value <= 24:
+            raise ConfigError("schedule.every_hours", f"must be a whole number of hours from 4 to 24; got {value!r}")
+
+
+_SECTIONS = {
+    "source": SourceConfig,
+    "destination": DestinationConfig,
+    "identifiers": IdentifierConfig,
+    "properties": PropertiesConfig,
+    "schedule": ScheduleConfig,
+}
+_TOP_KEYS = ("name", "account_id", "export_id", *_SECTIONS)
+_SOURCE_KEYS = ("kind", "mapping", "bad_records", "batch_size")
+
+
+@attrs.frozen(kw_only=True)
+class ExportConfig:
+    """Everything one export needs. Immutable; ``attrs.evolve`` re-runs every check."""
+
+    name: str = "export"
+    account_id: str = "0"
+    export_id: str | None = None
+    source: SourceConfig = attrs.field(factory=SourceConfig)
+    destination: DestinationConfig
+    identifiers: IdentifierConfig = attrs.field(factory=IdentifierConfig)
+    properties: PropertiesConfig = attrs.field(factory=PropertiesConfig)
+    schedule: ScheduleConfig = attrs.field(factory=ScheduleConfig)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError("name", "must be a non-empty name for the export")
+        if not isinstance(self.account_id, str) or not _ACCOUNT_ID.fullmatch(self.account_id):
+            raise ConfigError("account_id", "must be 1-64 characters from a-z A-Z 0-9 - _ (it goes into file names)")
+        if self.export_id is not None and (
+            not isinstance(self.export_id, str) or not _EXPORT_ID.fullmatch(self.export_id)
+        ):
+            raise ConfigError("export_id", 'must be a numeric string such as "1761651721"')
+        names = self.identifiers.resolved
+        user = self.properties.user
+        if isinstance(user, tuple):
+            clash = [n for n in user if n == "Identity" and "Identity" in names]
+            if clash:
+                raise ConfigError("properties.user", "Identity is an identifier; it cannot be a user property")
+
+    # -- building -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> ExportConfig:
+        if not isinstance(raw, Mapping):
+            raise ConfigError("", "the configuration must be a table of settings")
+        _reject_unknown("", raw, _TOP_KEYS)
+        top = {k: raw[k] for k in ("name", "account_id", "export_id") if k in raw}
+        for key in ("account_id", "export_id"):
+            if isinstance(top.get(key), int) and not isinstance(top.get(key), bool):
+                top[key] = str(top[key])  # a TOML user may well write account_id = 100000000
+        sections: dict[str, Any] = {}
+        if "destination" not in raw:
+            raise ConfigError("destination", "is required: at least destination.url")
+        for name, klass in _SECTIONS.items():
+            if name not in raw:
+                continue
+            value = raw[name]
+            if isinstance(value, klass):
+                sections[name] = value
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(name, "must be a table of settings")
+            sections[name] = _build_section(name, klass, value)
+        return cls(**top, **sections)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ExportConfig:
+        """Read a ``.toml`` or ``.json`` file (JSON with the same structure as the TOML)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError("", f"cannot read configuration file {str(path)!r}: {exc.strerror}") from None
+        try:
+            raw = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(
+                "", f"{path.name} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"
+            ) from None
+        return cls.from_mapping(raw)
+
+
+def _reject_unknown(prefix: str, raw: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    for key in raw:
+        if key not in known:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(path, f"unknown setting{_hint(key, known)}; known settings: {', '.join(known)}")
+
+
+def _build_section(name: str, klass: type, raw: Mapping[str, Any]) -> Any:
+    if klass is SourceConfig:
+        # Keys other than the common ones are the source kind's own options, checked by that kind.
+        common = {k: raw[k] for k in _SOURCE_KEYS if k in raw}
+        options = {k: v for k, v in raw.items() if k not in _SOURCE_KEYS}
+        if "options" in options and isinstance(options["options"], Mapping):
+            options = {**options.pop("options"), **options}
+        return SourceConfig(**common, options=options)
+    known = tuple(a.name for a in attrs.fields(klass))
+    _reject_unknown(name, raw, known)
+    required = [a.name for a in attrs.fields(klass) if a.default is attrs.NOTHING]
+    for key in required:
+        if key not in raw:
+            raise ConfigError(f"{name}.{key}", "is required")
+    try:
+        return klass(**raw)
+    except TypeError as exc:  # e.g. a list where a table belongs, caught by converters
+        raise ConfigError(name, f"has a value of the wrong kind: {exc}") from None

@@ -1,0 +1,52 @@
+"""The one exception tree of the library.
+
+Every message says what was wrong, where (field path, file, partition, record) and what to do.
+No message ever carries a credential: sinks redact URLs and never echo option values.
+"""
+
+from __future__ import annotations
+
+
+class ProfileExportsError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+class ConfigError(ProfileExportsError, ValueError):
+    """A setting is missing, unknown or breaks a rule. ``field`` is its dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.reason = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class PluginError(ProfileExportsError):
+    """A plugin failed to load or to register, or a requested component does not exist."""
+
+
+class MissingExtraError(PluginError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, what: str, extra: str, package: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs the optional package {package!r}: pip install 'profile-exports[{extra}]'")
+
+
+class DataError(ProfileExportsError):
+    """A record cannot be exported as it is. The message names the record and the field."""
+
+
+class SinkError(ProfileExportsError):
+    """The destination refused or failed an operation.
+
+    ``status`` is the remote status code when there is one (HTTP status, errno, ...).
+    """
+
+    def __init__(self, message: str, *, destination: str = "", status: int | str | None = None) -> None:
+        self.destination = destination
+        self.status = status
+        super().__init__(message)
+
+
+class ExportAborted(ProfileExportsError):
+    """A run stopped before finishing; no file of it is visible under a final name but committed ones."""

@@ -1,0 +1,86 @@
+"""Identifier columns: ``identity``, ``all_identities``, ``clevertapId``, ``clevertapIds``.
+
+Each selected identifier becomes a list of (row, value) pairs; "fallback" keeps each row's first
+pair in priority order, "all" keeps every pair grouped by row. Empty strings count as missing.
+Everything is numpy/Arrow over whole columns; no Python loop per profile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..canonical import EMAIL, IDENTITY, PHONE, PROFILE_ID, PROFILE_IDS, STRING_LIST, property_column
+from ..config import ACCOUNT_IDENTITIES, IdentifierConfig
+from ..values import text_column
+
+IDENTIFIER_COLUMNS = ("identity", "all_identities", "clevertapId", "clevertapIds")
+_CORE_SOURCE = {"Identity": IDENTITY, "Email": EMAIL, "Phone": PHONE}
+
+
+def _pairs(batch: pa.RecordBatch, name: str) -> tuple[np.ndarray, pa.Array]:
+    """Row numbers and non-missing text values of one identifier."""
+    column_name = _CORE_SOURCE.get(name, property_column(name))
+    index = batch.schema.get_field_index(column_name)
+    if index < 0 and name not in _CORE_SOURCE:
+        # A custom identifier may also be a core field under its own name (``email``, ``phone``).
+        index = batch.schema.get_field_index(name)
+    if index < 0:
+        return np.empty(0, np.int64), pa.array([], pa.string())
+    column = batch.column(index)
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        rows = pc.list_parent_indices(column).to_numpy().astype(np.int64)
+        values = text_column(pc.list_flatten(column))
+    else:
+        rows = np.arange(len(column), dtype=np.int64)
+        values = text_column(column)
+    keep = pc.fill_null(pc.not_equal(values, ""), False)
+    keep_np = keep.to_numpy(zero_copy_only=False)
+    return rows[keep_np], values.filter(keep)
+
+
+def _combined(batch: pa.RecordBatch, names: tuple[str, ...]) -> tuple[np.ndarray, pa.Array]:
+    rows, values = zip(*(_pairs(batch, n) for n in names), strict=True)
+    return np.concatenate(rows), pa.concat_arrays(list(values))
+
+
+def _first_per_row(n: int, rows: np.ndarray, values: pa.Array) -> pa.Array:
+    take = np.full(n, -1, dtype=np.int64)
+    unique_rows, first = np.unique(rows, return_index=True)  # first occurrence = highest priority
+    take[unique_rows] = first
+    return values.take(pa.array(take, mask=take < 0))
+
+
+def _all_per_row(n: int, rows: np.ndarray, values: pa.Array) -> pa.Array:
+    order = np.argsort(rows, kind="stable")  # stable: priority order survives within a row
+    counts = np.bincount(rows, minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), values.take(pa.array(order)), type=STRING_LIST, mask=pa.array(counts == 0)
+    )
+
+
+def resolve_identifiers(batch: pa.RecordBatch, settings: IdentifierConfig) -> dict[str, pa.Array]:
+    """The identifier output columns for ``batch`` (a conformed canonical batch), in output order."""
+    n = batch.num_rows
+    out: dict[str, pa.Array] = {}
+    rows, values = _combined(batch, settings.resolved)
+    out["identity"] = (
+        _first_per_row(n, rows, values) if settings.values == "fallback" else _all_per_row(n, rows, values)
+    )
+    if settings.all_identities:
+        out["all_identities"] = _all_per_row(n, *_combined(batch, ACCOUNT_IDENTITIES))
+    ids = batch.column(PROFILE_ID)
+    if settings.clevertap_id:
+        out["clevertapId"] = ids
+    if settings.clevertap_ids:
+        index = batch.schema.get_field_index(PROFILE_IDS)
+        own = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), ids)
+        if index < 0:
+            out["clevertapIds"] = own
+        else:
+            history = batch.column(index)
+            out["clevertapIds"] = pc.if_else(pc.is_null(history), own, history)
+    return out
