@@ -19,8 +19,13 @@ NOW = datetime(2025, 10, 3, 12, 0, tzinfo=UTC)
 
 PROFILES = [
     # identity present: it wins
-    {"profile_id": "p1", "identity": "user_1", "email": "one@example.com", "phone": "+15550000001",
-     "properties": {"crm_id": "CRM-1", "Name": "Ada"}},
+    {
+        "profile_id": "p1",
+        "identity": "user_1",
+        "email": "one@example.com",
+        "phone": "+15550000001",
+        "properties": {"crm_id": "CRM-1", "Name": "Ada"},
+    },
     # no identity: email is next
     {"profile_id": "p2", "email": "two@example.com", "phone": "+15550000002", "properties": {"crm_id": "CRM-2"}},
     # only a phone
@@ -32,8 +37,12 @@ PROFILES = [
     # an empty identity counts as missing
     {"profile_id": "p6", "identity": "", "email": "six@example.com"},
     # several identity values
-    {"profile_id": "p7", "identity": ["user_7a", "user_7b"], "email": "seven@example.com",
-     "profile_ids": ["p7", "old7"]},
+    {
+        "profile_id": "p7",
+        "identity": ["user_7a", "user_7b"],
+        "email": "seven@example.com",
+        "profile_ids": ["p7", "old7"],
+    },
 ]
 SELECT = ["Identity", "Email", "Phone", "crm_id"]
 
@@ -53,13 +62,22 @@ def test_fallback_picks_first_available_identifier_in_priority_order(out: str, f
 def test_fallback_follows_the_configured_order_not_a_fixed_one(out: str) -> None:
     result = pe.export(PROFILES, out, format="json", identifiers={"select": ["crm_id", "Phone", "Email"]}, now=NOW)
     assert [r["identity"] for r in read_result(result)] == [
-        "CRM-1", "CRM-2", "+15550000003", "CRM-4", None, "six@example.com", "seven@example.com",
+        "CRM-1",
+        "CRM-2",
+        "+15550000003",
+        "CRM-4",
+        None,
+        "six@example.com",
+        "seven@example.com",
     ]
 
 
 def test_all_values_mode_lists_every_identifier_in_priority_order(out: str) -> None:
     result = pe.export(
-        PROFILES, out, format="json", now=NOW,
+        PROFILES,
+        out,
+        format="json",
+        now=NOW,
         identifiers={"select": SELECT, "values": "all", "all_identities": True, "clevertap_ids": True},
     )
     rows = read_result(result)
@@ -84,29 +102,44 @@ def test_all_values_mode_lists_every_identifier_in_priority_order(out: str) -> N
 
 def test_all_values_in_csv_are_json_lists(out: str) -> None:
     result = pe.export(PROFILES[:2], out, format="csv", identifiers={"select": ["Email", "Phone"], "values": "all"})
-    header, rows = read_csv(result.files[0].url)
+    _header, rows = read_csv(result.files[0].url)
     assert rows[0]["identity"] == '["one@example.com","+15550000001"]'
 
 
 def test_column_order_is_identifiers_device_comm_prefs_then_properties(out: str) -> None:
-    data = [{
-        "profile_id": "p1",
-        "identity": "u1",
-        "device": {"token": "tok-1", "platform": "ios"},
-        "comm_prefs": {"MSG-email": True, "MSG-push": False, "MSG-sms": None},
-        "subscription_groups": {"newsletter": "Subscribed", "offers": "Unsubscribed"},
-        "properties": {"Zeta": 1, "Name": "Ada"},
-    }]
+    data = [
+        {
+            "profile_id": "p1",
+            "identity": "u1",
+            "device": {"token": "tok-1", "platform": "ios"},
+            "comm_prefs": {"MSG-email": True, "MSG-push": False, "MSG-sms": None},
+            "subscription_groups": {"newsletter": "Subscribed", "offers": "Unsubscribed"},
+            "properties": {"Zeta": 1, "Name": "Ada"},
+        }
+    ]
     result = pe.export(
-        data, out, format="json", now=NOW,
+        data,
+        out,
+        format="json",
+        now=NOW,
         identifiers={"select": ["Identity"], "clevertap_ids": True},
-        properties={"device": ["token", "platform"],
-                    "comm_prefs": ["subscriptionGroups", "MSG-push", "MSG-email", "MSG-whatsapp"]},
+        properties={
+            "device": ["token", "platform"],
+            "comm_prefs": ["subscriptionGroups", "MSG-push", "MSG-email", "MSG-whatsapp"],
+        },
     )
     (row,) = read_result(result)
     assert list(row) == [
-        "identity", "clevertapId", "clevertapIds", "device",
-        "subscriptionGroups", "MSG-push", "MSG-email", "MSG-whatsapp", "Zeta", "Name",
+        "identity",
+        "clevertapId",
+        "clevertapIds",
+        "device",
+        "subscriptionGroups",
+        "MSG-push",
+        "MSG-email",
+        "MSG-whatsapp",
+        "Zeta",
+        "Name",
     ]
     assert row["device"] == {"token": "tok-1", "platform": "ios"}
     assert row["subscriptionGroups"] == {"newsletter": "Subscribed", "offers": "Unsubscribed"}
@@ -114,12 +147,24 @@ def test_column_order_is_identifiers_device_comm_prefs_then_properties(out: str)
 
 
 def test_renamed_and_reordered_properties(out: str) -> None:
-    data = [{"profile_id": "p1", "email": "a@example.com", "phone": "+15550000001",
-             "properties": {"Name": "Ada", "Gender": "F", "Age": 36}}]
+    data = [
+        {
+            "profile_id": "p1",
+            "email": "a@example.com",
+            "phone": "+15550000001",
+            "properties": {"Name": "Ada", "Gender": "F", "Age": 36},
+        }
+    ]
     result = pe.export(
-        data, out, format="csv", now=NOW,
-        properties={"user": ["Name", "Gender", "Phone", "Age"], "rename": {"Phone": "Phone Number", "Age": "Years"},
-                    "order": ["Years", "Phone"]},
+        data,
+        out,
+        format="csv",
+        now=NOW,
+        properties={
+            "user": ["Name", "Gender", "Phone", "Age"],
+            "rename": {"Phone": "Phone Number", "Age": "Years"},
+            "order": ["Years", "Phone"],
+        },
     )
     header, rows = read_csv(result.files[0].url)
     assert header[-4:] == ["Years", "Phone Number", "Name", "Gender"]
@@ -153,14 +198,19 @@ def test_duplicate_output_names_keep_the_later_property_with_a_warning(out: str)
 
 
 def test_system_properties_selects_the_system_set_present_in_the_data(out: str) -> None:
-    data = [{"profile_id": "p1", "email": "a@example.com",
-             "properties": {"Name": "Ada", "Favourite Game": "Chess", "Age": 3}}]
+    data = [
+        {
+            "profile_id": "p1",
+            "email": "a@example.com",
+            "properties": {"Name": "Ada", "Favourite Game": "Chess", "Age": 3},
+        }
+    ]
     result = pe.export(data, out, format="json", properties={"user": "system"})
     (row,) = read_result(result)
     assert [k for k in row if k not in ("identity", "clevertapId", "device")] == ["Name", "Email", "Age"]
 
 
-UNICODE_VALUES = ["Zoë 👩🏽‍💻", "漢字 テスト", "comma, \"quote\" and\nnewline", "émoji 🎉🎉", "", "tab\there", "Ω≈ç√"]
+UNICODE_VALUES = ["Zoë 👩🏽‍💻", "漢字 テスト", 'comma, "quote" and\nnewline', "émoji 🎉🎉", "", "tab\there", "Ω≈ç√"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -210,8 +260,13 @@ def test_types_merge_across_batches_without_losing_values(out: str) -> None:
 def test_rotation_keeps_every_file_but_the_last_within_the_cap(out: str, fmt: str, compression: str) -> None:
     cap_mb = 0.05
     result = pe.export(
-        None, out, source={"kind": "synthetic", "count": 3000, "seed": 3}, format=fmt,
-        compression=compression, max_file_mb=cap_mb, now=NOW,
+        None,
+        out,
+        source={"kind": "synthetic", "count": 3000, "seed": 3},
+        format=fmt,
+        compression=compression,
+        max_file_mb=cap_mb,
+        now=NOW,
     )
     cap = int(cap_mb * 1_000_000)
     assert len(result.files) >= 4
@@ -222,8 +277,10 @@ def test_rotation_keeps_every_file_but_the_last_within_the_cap(out: str, fmt: st
     rows = read_result(result)
     assert len(rows) == 3000 == result.rows == sum(f.rows for f in result.files)
     assert [r["clevertapId"] for r in rows] == [
-        r["clevertapId"] for r in read_result(pe.export(
-            None, out + "-one", source={"kind": "synthetic", "count": 3000, "seed": 3}, format=fmt, now=NOW))
+        r["clevertapId"]
+        for r in read_result(
+            pe.export(None, out + "-one", source={"kind": "synthetic", "count": 3000, "seed": 3}, format=fmt, now=NOW)
+        )
     ]
     if fmt == "csv":  # every file is complete on its own: a header, whole rows
         for f in result.files:
@@ -235,8 +292,11 @@ def test_rotation_keeps_every_file_but_the_last_within_the_cap(out: str, fmt: st
 
 
 def test_a_row_bigger_than_the_cap_gets_a_file_of_its_own(out: str) -> None:
-    data = [{"profile_id": "p1", "blob": "x"}, {"profile_id": "p2", "blob": "y" * 30_000},
-            {"profile_id": "p3", "blob": "z"}]
+    data = [
+        {"profile_id": "p1", "blob": "x"},
+        {"profile_id": "p2", "blob": "y" * 30_000},
+        {"profile_id": "p3", "blob": "z"},
+    ]
     result = pe.export(data, out, format="json", compression="none", max_file_mb=0.01)
     assert [f.rows for f in result.files] == [1, 1, 1]
     assert [r["blob"][:1] for r in read_result(result)] == ["x", "y", "z"]
@@ -328,8 +388,12 @@ def test_sql_source_end_to_end(tmp_path: Path, out: str) -> None:
         conn.execute("create table users (user_id text, email_address text, Name text, Age integer)")
         conn.executemany("insert into users values (?, ?, ?, ?)", list(zip(*FLAT.values(), strict=True)))
     result = pe.export(
-        None, out, format="json", source={"kind": "sql", "url": f"sqlite:///{db}", "table": "users"},
-        mapping=MAPPING, identifiers=["Email"],
+        None,
+        out,
+        format="json",
+        source={"kind": "sql", "url": f"sqlite:///{db}", "table": "users"},
+        mapping=MAPPING,
+        identifiers=["Email"],
     )
     assert _flat_rows(result) == EXPECTED_FLAT
 
@@ -356,8 +420,7 @@ def test_bad_records_can_be_skipped_counted_and_reported(out: str) -> None:
     result = pe.export(BAD, out, format="json", bad_records="skip")
     assert [r["clevertapId"] for r in read_result(result)] == ["p0", "p4"]
     assert result.rejected_count == 3
-    assert [(r.record, r.reason.split(" ")[0]) for r in result.rejected] == [
-        (1, "has"), (2, "field"), (3, "field")]
+    assert [(r.record, r.reason.split(" ")[0]) for r in result.rejected] == [(1, "has"), (2, "field"), (3, "field")]
     assert "device" in result.rejected[1].reason
 
 
@@ -404,8 +467,14 @@ def test_a_run_that_fails_midway_leaves_no_partial_file(out: str) -> None:
 def test_memory_destination(out: str) -> None:
     import fsspec
 
-    result = pe.export([{"profile_id": "p1", "Name": "Ada"}], "memory://bucket/exports", format="json",
-                       folders="data_type", export_id="42", now=NOW)
+    result = pe.export(
+        [{"profile_id": "p1", "Name": "Ada"}],
+        "memory://bucket/exports",
+        format="json",
+        folders="data_type",
+        export_id="42",
+        now=NOW,
+    )
     (f,) = result.files
     assert f.url.startswith("memory://bucket/exports/profile/0-42-")
     fs = fsspec.filesystem("memory")
@@ -414,13 +483,19 @@ def test_memory_destination(out: str) -> None:
 
 
 def test_preview_resolves_names_and_rows_without_writing(tmp_path: Path) -> None:
-    config = pe.ExportConfig.from_mapping({
-        "account_id": "100000000",
-        "export_id": "1761651721",
-        "source": {"kind": "synthetic", "count": 50},
-        "destination": {"url": str(tmp_path / "dest"), "folders": "custom",
-                        "folder_template": "{{date}}/run-{{export-id}}", "format": "csv"},
-    })
+    config = pe.ExportConfig.from_mapping(
+        {
+            "account_id": "100000000",
+            "export_id": "1761651721",
+            "source": {"kind": "synthetic", "count": 50},
+            "destination": {
+                "url": str(tmp_path / "dest"),
+                "folders": "custom",
+                "folder_template": "{{date}}/run-{{export-id}}",
+                "format": "csv",
+            },
+        }
+    )
     shown = pe.preview(config, rows=3, now=NOW)
     assert shown.folder == "20251003/run-1761651721"
     assert shown.file_names[0] == "100000000-1761651721-1759492800-0-00000.csv.gz"

@@ -87,7 +87,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_builtins_register_through_the_same_hooks() -> None:
-    pm, components = load_components(load_entry_points=False)
+    _pm, components = load_components(load_entry_points=False)
     assert {c.plugin for c in components.all()} <= set(BUILTIN_PLUGINS)
     assert {"csv", "json"} <= set(components.writers)
     assert {"records", "arrow", "jsonl", "parquet", "sql", "synthetic"} <= set(components.sources)
@@ -104,12 +104,16 @@ def test_each_exporter_has_its_own_plugin_manager(tmp_path: Path) -> None:
 def test_third_party_writer_from_an_entry_point_exports(site: Path, tmp_path: Path) -> None:
     module = f"tsv_plugin_{uuid.uuid4().hex[:8]}"
     install_distribution(site, "profile-exports-tsv", module, PLUGIN_SOURCE, f"tsv = {module}")
-    result = pe.export([{"profile_id": "p1", "Name": "Ada\u00e9"}, {"profile_id": "p2"}], str(tmp_path / "o"),
-                       format="tsv", compression="none")
+    result = pe.export(
+        [{"profile_id": "p1", "Name": "Ada\u00e9"}, {"profile_id": "p2"}],
+        str(tmp_path / "o"),
+        format="tsv",
+        compression="none",
+    )
     (f,) = result.files
     assert f.url.endswith(".tsv")
     lines = Path(f.url).read_text(encoding="utf-8").splitlines()
-    assert lines == ["identity\tclevertapId\tdevice\tName", "\tp1\t{\"token\":null}\tAda\u00e9", "\tp2\t{\"token\":null}\t"]
+    assert lines == ["identity\tclevertapId\tdevice\tName", '\tp1\t{"token":null}\tAda\u00e9', '\tp2\t{"token":null}\t']
     # its lifecycle hook ran too
     assert sys.modules[module].seen == [(result.export_id, f.key, 2)]
 
@@ -130,8 +134,9 @@ def test_plugins_command_lists_components_and_their_origin(site: Path, capsys: p
 
 def test_a_broken_plugin_is_skipped_with_a_warning_naming_it(site: Path, tmp_path: Path) -> None:
     module = f"broken_{uuid.uuid4().hex[:8]}"
-    install_distribution(site, "profile-exports-broken", module, "raise ImportError('needs libfoo')\n",
-                         f"broken = {module}")
+    install_distribution(
+        site, "profile-exports-broken", module, "raise ImportError('needs libfoo')\n", f"broken = {module}"
+    )
     with pytest.warns(PluginWarning, match=r"plugin 'broken' \(profile-exports-broken 0.1.*needs libfoo"):
         result = pe.export([{"profile_id": "p1"}], str(tmp_path / "o"), format="csv")
     assert read_csv(result.files[0].url)[1][0]["clevertapId"] == "p1"
