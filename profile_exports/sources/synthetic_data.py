@@ -2,21 +2,24 @@
 
 Determinism
 -----------
-Every value of a profile is a pure function of ``(seed, profile number)``: asking for profile 1234
-gives the same row whether it comes from ``generate_profiles(2000)`` or from
-``generate_profiles(5, start=1232, batch_size=2)``.
+Every value of a profile is a pure function of ``(seed, profile number)``: profile 1234 comes out
+the same from ``generate_profiles(2000)`` as from ``generate_profiles(5, start=1232, batch_size=2)``.
 
-This works because randomness never flows from one profile to the next.  Each random quantity
-(say "the email's null flag") has its own named stream: a Philox generator keyed by
-``(seed, crc32(name))`` in which word ``k`` belongs to profile number ``k``.  Philox is
-counter-based, so a batch seeks straight to its first profile number instead of generating the
-words before it, and everything derived from the words is element-wise numpy/Arrow work.  Profile
-ids are not random at all but a bijective hash of the profile number, which is what makes them
-unique.
+This holds because randomness never flows from one profile to the next.  Each random quantity has
+its own named stream: a PCG64 generator seeded with ``(seed, crc32(name))`` in which the 64-bit
+word number ``k`` belongs to profile number ``k``.  PCG64 can ``advance`` to any position in
+O(log k) steps, so a batch starts reading at its first profile number without generating the words
+before it; everything derived from the words is element-wise numpy/Arrow work.  Profile ids are
+not random at all but a bijective hash of ``(seed, profile number)``, which makes them unique.
 
-Distributions, vocabularies and correlations (email follows the name, phone prefix, city and time
-zone follow the country, ...) may change between library versions; determinism is promised for one
-version of this module.
+Speed comes from never touching a row in Python: categorical values are indices into small
+vocabularies that Arrow ``take`` turns into strings, composed strings such as ids and push tokens
+are ASCII matrices handed to Arrow as buffers, and quantities needing little precision (choices,
+coin flips, null flags) share one 64-bit word between four 16-bit "codes".
+
+Vocabularies, distributions and correlations (email follows the name; phone prefix, city and time
+zone follow the country; ...) may change between versions of this module: determinism is promised
+for one version.
 """
 
 from __future__ import annotations
@@ -32,12 +35,12 @@ import pyarrow.compute as pc
 
 __all__ = ["SYNTHETIC_SCHEMA", "generate_profiles"]
 
-# Fixed "now" so that dates do not depend on when the generator runs.
+# Fixed "now", so that dates do not depend on when the generator runs.
 _REFERENCE_SECONDS = 1_735_689_600  # 2025-01-01T00:00:00Z
 _DAY = 86_400
 _YEAR = 365.2425 * _DAY
 
-# Offsets are int32: ~100 bytes per row in the widest string column stays below 2 GiB with this.
+# Offsets are int32: with ~100 bytes per row in the widest string column this stays below 2 GiB.
 _MAX_BATCH_SIZE = 10_000_000
 
 _SECONDS_UTC = pa.timestamp("s", tz="UTC")
@@ -157,55 +160,100 @@ _NULL_RATES: dict[str, float] = {
 # -- vocabularies ----------------------------------------------------------------------------------
 
 
+
+_CODE_BITS = 16  # precision of a "code": four of them share one random 64-bit word
+_CODE_RANGE = 1 << _CODE_BITS
+
+
+def _inverse_cdf_table(weights: Sequence[float]) -> np.ndarray:
+    """Table mapping a 16-bit code to an index drawn with the given weights.
+
+    A lookup is ten times faster than a per-row binary search; each weight is honoured to 1/65536.
+    """
+    cdf = np.cumsum(np.asarray(weights, dtype=np.float64))
+    cells = (np.arange(_CODE_RANGE) + 0.5) / _CODE_RANGE
+    # uint8 keeps the table (64 KiB) in cache; every vocabulary here has fewer than 256 entries.
+    return np.searchsorted(cdf / cdf[-1], cells, side="right").astype(np.uint8)
+
+
+def _scaled(code: np.ndarray, size: np.ndarray | int) -> np.ndarray:
+    """Uniform integers in [0, size) from 16-bit codes (``size`` may vary per row)."""
+    return (code.astype(np.int64) * size) >> _CODE_BITS
+
+
+def _chance(code: np.ndarray, probability: np.ndarray | float) -> np.ndarray:
+    """True with ``probability`` (a number or one per row)."""
+    return code < np.multiply(probability, _CODE_RANGE)
+
+
 class _Vocab:
     """Strings with sampling weights. Columns hold indices; Arrow ``take`` turns them into strings."""
 
     def __init__(self, values: Mapping[str, float] | Sequence[str]) -> None:
         weights = values if isinstance(values, Mapping) else dict.fromkeys(values, 1.0)
         self.values = pa.array(list(weights), pa.string())
-        self._cdf = _cdf(list(weights.values()))
+        self._table = _inverse_cdf_table(list(weights.values()))
 
     def __len__(self) -> int:
         return len(self.values)
 
-    def sample(self, u: np.ndarray) -> np.ndarray:
-        return _sample(self._cdf, u)
+    def index(self, value: str) -> int:
+        return self.values.index(value).as_py()
+
+    def sample(self, code: np.ndarray) -> np.ndarray:
+        return self._table[code]
 
     def take(self, indices: np.ndarray, null_mask: np.ndarray | None = None) -> pa.Array:
         return pc.take(self.values, pa.array(indices, mask=null_mask))
 
 
-_LUT_BITS = 16
-
-
-def _cdf(weights: Sequence[float]) -> np.ndarray:
-    """Inverse-CDF lookup table: a binary search per row (``searchsorted``) is ten times slower.
-
-    The table has 2**16 cells, so each weight is honoured to within 1/65536.
-    """
-    cdf = np.cumsum(np.asarray(weights, dtype=np.float64))
-    cells = (np.arange(1 << _LUT_BITS) + 0.5) / (1 << _LUT_BITS)
-    return np.searchsorted(cdf / cdf[-1], cells, side="right").astype(np.intp)
-
-
-def _sample(table: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Index ``i`` with probability ``weights[i] / sum(weights)``, for uniforms ``u`` in [0, 1)."""
-    return table[(u * (1 << _LUT_BITS)).astype(np.intp)]
-
-
-class _GroupedVocab:
+class _GroupedVocab(_Vocab):
     """Strings listed per group (OS versions per platform, ...); a row samples within its group."""
 
     def __init__(self, groups: Sequence[Sequence[str]]) -> None:
-        self.values = pa.array([value for group in groups for value in group], pa.string())
+        super().__init__([value for group in groups for value in group])
         self._sizes = np.array([len(group) for group in groups])
         self._offsets = np.concatenate([[0], np.cumsum(self._sizes)[:-1]])
 
-    def sample(self, group: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return self._offsets[group] + (u * self._sizes[group]).astype(np.int64)
+    def sample_in(self, group: np.ndarray, code: np.ndarray) -> np.ndarray:
+        return self._offsets[group] + _scaled(code, self._sizes[group])
 
-    def take(self, indices: np.ndarray, null_mask: np.ndarray | None = None) -> pa.Array:
-        return pc.take(self.values, pa.array(indices, mask=null_mask))
+
+class _PickVocab(_Vocab):
+    """A vocabulary from which each row picks a few distinct entries (tags, topics, ...).
+
+    A row walks the vocabulary from a random start with a random non-zero stride.  The size is
+    prime, so any stride visits distinct entries: no per-row shuffle.  All walks are precomputed,
+    so one 16-bit code chooses a row's walk.
+    """
+
+    def __init__(self, values: Sequence[str], count_weights: Sequence[float]) -> None:
+        super().__init__(values)
+        size = len(values)
+        if size < 2 or any(size % divisor == 0 for divisor in range(2, size)):
+            raise ValueError(f"vocabulary size must be prime, got {size}")
+        self.max_items = len(count_weights) - 1
+        self._counts = _inverse_cdf_table(count_weights)
+        starts, strides = np.meshgrid(np.arange(size), np.arange(1, size), indexing="ij")
+        walks = starts[..., None] + strides[..., None] * np.arange(self.max_items)
+        self._walks = (walks % size).reshape(-1, self.max_items).astype(np.int32)
+
+    def picks(
+        self, draws: _Draws, name: str, null_mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row 0..max_items distinct indices (none for null rows), as (offsets, flat indices)."""
+        codes = draws.codes(f"{name}/count", f"{name}/walk")
+        counts = self._counts[codes[f"{name}/count"]]
+        if null_mask is not None:
+            counts[null_mask] = 0
+        walks = self._walks[_scaled(codes[f"{name}/walk"], len(self._walks))]
+        return _offsets(counts), walks[np.arange(self.max_items) < counts[:, None]]
+
+    def lists(self, draws: _Draws, name: str, null_mask: np.ndarray) -> pa.Array:
+        offsets, picks = self.picks(draws, name, null_mask)
+        return pa.ListArray.from_arrays(
+            pa.array(offsets), pc.take(self.values, pa.array(picks)), mask=pa.array(null_mask)
+        )
 
 
 def _ascii_slug(name: str) -> str:
@@ -228,11 +276,22 @@ _LAST_NAMES = _Vocab(
      "Santos", "Wijaya", "Al-Farsi", "Müller", "Schmidt", "Tanaka", "Satō", "Dubois", "García",
      "Hernández", "Nguyen", "Kowalski")
 )
-# Index-aligned with the name vocabularies, so an email can reuse the row's name indices.
-_FIRST_NAME_SLUGS = pa.array([_ascii_slug(n) for group in _FIRST_NAMES_BY_GENDER for n in group])
-_LAST_NAME_SLUGS = pa.array([_ascii_slug(n) for n in _LAST_NAMES.values.to_pylist()])
 _EMAIL_SEPARATORS = _Vocab({".": 0.55, "_": 0.15, "": 0.30})
-_EMAIL_DOMAINS = _Vocab({"example.com": 0.6, "example.org": 0.25, "example.net": 0.15})
+# Every (first, separator, last) combination, precomputed: one ``take`` instead of a join per row.
+# Index: (first * len(_EMAIL_SEPARATORS) + separator) * len(_LAST_NAMES) + last.
+_FULL_NAMES = pa.array(
+    [f"{first} {last}" for first in _FIRST_NAMES.values.to_pylist() for last in _LAST_NAMES.values.to_pylist()]
+)
+_EMAIL_LOCAL_PARTS = pa.array(
+    [
+        f"{_ascii_slug(first)}{separator}{_ascii_slug(last)}"
+        for first in _FIRST_NAMES.values.to_pylist()
+        for separator in _EMAIL_SEPARATORS.values.to_pylist()
+        for last in _LAST_NAMES.values.to_pylist()
+    ]
+)
+_EMAIL_NUMBERS = pa.array(["", *map(str, range(1, 1000))])  # index 0: no number in the address
+_EMAIL_DOMAINS = _Vocab({"@example.com": 0.6, "@example.org": 0.25, "@example.net": 0.15})
 
 # city, ISO country, time zone, tier, weight
 _CITIES = (
@@ -266,7 +325,7 @@ _CITIES = (
     ("Ciudad de México", "MX", "America/Mexico_City", 1, 2.0),
     ("Monterrey", "MX", "America/Monterrey", 2, 1.0),
 )
-_CITY_WEIGHTS = _Vocab({city: weight for city, _, _, _, weight in _CITIES})
+_CITY_NAMES = _Vocab({city: weight for city, _, _, _, weight in _CITIES})
 _CITY_TIMEZONES = pa.array([tz for _, _, tz, _, _ in _CITIES])
 _CITY_TIERS = np.array([tier for _, _, _, tier, _ in _CITIES], dtype=np.int64)
 
@@ -284,14 +343,13 @@ _COUNTRIES: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {
     "MX": ("es-MX", (("+5255", 8), ("+5281", 8))),
 }
 _COUNTRY_CODES = _Vocab(list(_COUNTRIES))
-_CITY_COUNTRY = np.array([list(_COUNTRIES).index(iso) for _, iso, _, _, _ in _CITIES])
+_CITY_COUNTRY = np.array([_COUNTRY_CODES.index(iso) for _, iso, _, _, _ in _CITIES])
 _PHONE_PREFIXES = _GroupedVocab([[prefix for prefix, _ in plans] for _, plans in _COUNTRIES.values()])
 _PHONE_DIGITS_AFTER_PREFIX = np.array([n for _, plans in _COUNTRIES.values() for _, n in plans])
+_PHONE_MAX_DIGITS = int(_PHONE_DIGITS_AFTER_PREFIX.max())
 _LANGUAGES = _Vocab(sorted({language for language, _ in _COUNTRIES.values()}))
-_COUNTRY_LANGUAGE = np.array(
-    [_LANGUAGES.values.index(language).as_py() for language, _ in _COUNTRIES.values()]
-)
-_ENGLISH = _LANGUAGES.values.index("en").as_py()
+_COUNTRY_LANGUAGE = np.array([_LANGUAGES.index(language) for language, _ in _COUNTRIES.values()])
+_ENGLISH = _LANGUAGES.index("en")
 
 _PLATFORMS = _Vocab({"Android": 0.60, "iOS": 0.34, "Web": 0.06})
 _OS_VERSIONS = _GroupedVocab(  # same order as _PLATFORMS
@@ -307,23 +365,28 @@ _APP_VERSIONS = _Vocab(
 )
 _COMM_PREF_OPT_IN = {"MSG-push": 0.75, "MSG-push-all": 0.5, "MSG-email": 0.6, "MSG-sms": 0.4,
                      "MSG-whatsapp": 0.3}
-_MERGED_ID_COUNTS = _cdf((0.85, 0.10, 0.05))  # 0, 1 or 2 older ids merged into a profile
+_MERGED_ID_COUNTS = _inverse_cdf_table((0.85, 0.10, 0.05))  # 0, 1 or 2 older ids per profile
 _SUBSCRIPTION_STATUS = _Vocab(("Subscribed", "Unsubscribed"))
 
-# The list-valued vocabularies have prime sizes: see _distinct_picks.
-_SUBSCRIPTION_GROUPS = _Vocab(("newsletter", "offers", "product_updates", "security", "events"))
-_TAGS = _Vocab(
-    ("early_adopter", "beta_tester", "high_value", "discount_seeker", "night_owl", "weekend_shopper",
-     "gamer", "traveller", "foodie", "parent", "student")
+# List-valued columns: up to len(weights) - 1 distinct items, with these weights for 0, 1, ... items.
+_SUBSCRIPTION_GROUPS = _PickVocab(
+    ("newsletter", "offers", "product_updates", "security", "events"), (0.25, 0.3, 0.3, 0.15)
 )
-_NEWSLETTER_TOPICS = _Vocab(("Cricket", "Football", "Tech", "Travel", "Food", "Finance", "Movies"))
+_TAGS = _PickVocab(
+    ("early_adopter", "beta_tester", "high_value", "discount_seeker", "night_owl", "weekend_shopper",
+     "gamer", "traveller", "foodie", "parent", "student"),
+    (0.3, 0.3, 0.2, 0.12, 0.08),
+)
+_NEWSLETTER_TOPICS = _PickVocab(
+    ("Cricket", "Football", "Tech", "Travel", "Food", "Finance", "Movies"), (0.35, 0.3, 0.2, 0.15)
+)
 
 _EDUCATION = _Vocab(
     {"High School": 0.25, "Bachelor's": 0.35, "Master's": 0.2, "PhD": 0.04, "Diploma": 0.12,
      "Other": 0.04}
 )
 _CUSTOMER_TYPES = _Vocab({"Regular": 0.55, "New": 0.2, "VIP": 0.05, "Dormant": 0.15, "Wholesale": 0.05})
-_VIP = _CUSTOMER_TYPES.values.index("VIP").as_py()
+_VIP = _CUSTOMER_TYPES.index("VIP")
 _FAVOURITE_GAMES = _Vocab(
     ("Ludo ✨", "Échecs", "将棋", "Carrom", "Chess", "Teen Patti", "Rummy", "Candy Crush", "Fortnite",
      "Minecraft", "Sudoku", "Mahjong 麻雀", "FIFA ⚽", "Scrabble")
@@ -335,7 +398,7 @@ _SIGNUP_SOURCES = _Vocab(
 _MARKETING_SEGMENTS = _Vocab(
     ("Bargain Hunters", "Loyalists", "Window Shoppers", "Big Spenders", "At Risk", "Newcomers")
 )
-_NPS_WEIGHTS = _Vocab({str(score): w for score, w in enumerate((2, 1, 1, 2, 2, 4, 5, 9, 16, 22, 20))})
+_NPS_SCORES = _inverse_cdf_table((2, 1, 1, 2, 2, 4, 5, 9, 16, 22, 20))  # 0..10, promoters dominate
 _BLOOD_GROUPS = _Vocab(
     {"O+": 0.37, "A+": 0.28, "B+": 0.2, "AB+": 0.05, "O-": 0.04, "A-": 0.03, "B-": 0.02, "AB-": 0.01}
 )
@@ -344,12 +407,12 @@ _BLOOD_GROUPS = _Vocab(
 
 
 class _Draws:
-    """Random numbers for profile numbers ``start .. start+count-1``, one named stream per quantity.
+    """Random numbers for profile numbers ``start .. start+count-1``, in named streams.
 
     Stream ``name`` is PCG64 seeded with ``(seed, crc32(name))``; its word ``k`` belongs to profile
-    number ``k``.  ``advance`` jumps to any word in O(log k) steps.  (Philox, counter-based by
-    design, would do as well but generates half as fast.)  Naming streams (rather than numbering them in call order) keeps existing columns
-    stable when a new random quantity is added.
+    number ``k``.  Naming streams (rather than numbering them in call order) keeps the existing
+    columns stable when a new random quantity is added.  (Philox, counter-based by design, would
+    do as well, but generates at half the speed.)
     """
 
     def __init__(self, seed: int, start: int, count: int) -> None:
@@ -357,34 +420,42 @@ class _Draws:
         self._used: dict[int, str] = {}
 
     def words(self, name: str) -> np.ndarray:
+        """One uniformly random uint64 per profile."""
         tag = zlib.crc32(name.encode())
         if tag in self._used:  # reusing a stream would silently correlate two columns
             raise RuntimeError(f"random stream {name!r} clashes with {self._used[tag]!r}")
         self._used[tag] = name
-        bit_generator = np.random.PCG64([self._seed, tag]).advance(self._start)
-        return bit_generator.random_raw(self._count)
+        return np.random.PCG64([self._seed, tag]).advance(self._start).random_raw(self._count)
+
+    def codes(self, *names: str) -> dict[str, np.ndarray]:
+        """One uniformly random 16-bit code per profile and name; four names share a stream."""
+        codes = {}
+        for first in range(0, len(names), 4):
+            group = names[first : first + 4]
+            words = self.words("+".join(group))
+            for lane, name in enumerate(group):
+                codes[name] = (words >> np.uint64(_CODE_BITS * lane)).astype(np.uint16)
+        return codes
+
+    def nulls(self, rates: Mapping[str, float]) -> dict[str, np.ndarray]:
+        """A null mask (True = null) per name, at the given rates."""
+        codes = self.codes(*(f"{name}/null" for name in rates))
+        return {name: _chance(codes[f"{name}/null"], rate) for name, rate in rates.items()}
 
     def uniform(self, name: str) -> np.ndarray:
         """Floats in [0, 1) with 53 random bits."""
         return (self.words(name) >> np.uint64(11)) * (1.0 / (1 << 53))
 
-    def integers(self, name: str, low: int, high: int) -> np.ndarray:
-        """Integers in [low, high)."""
-        return low + (self.uniform(name) * (high - low)).astype(np.int64)
-
     def exponential(self, name: str, mean: float) -> np.ndarray:
         return -np.log1p(-self.uniform(name)) * mean
 
     def lognormal(self, name: str, mu: float, sigma: float) -> np.ndarray:
-        # Box-Muller from two uniforms: numpy's own normal sampler consumes a variable number of
-        # words per value, which would break the one-word-per-profile alignment.
-        radius = np.sqrt(-2.0 * np.log1p(-self.uniform(f"{name}/radius")))
-        normal = radius * np.cos(2.0 * np.pi * self.uniform(f"{name}/angle"))
-        return np.exp(mu + sigma * normal)
-
-    def nulls(self, name: str, rate: float | None = None) -> np.ndarray:
-        """Null mask (True = null) at ``rate``, by default ``_NULL_RATES[name]``."""
-        return self.uniform(f"{name}/null") < (_NULL_RATES[name] if rate is None else rate)
+        # Box-Muller on the two 32-bit halves of one word. numpy's own normal sampler consumes a
+        # variable number of words per value, which would break the word-per-profile alignment.
+        words = self.words(name)
+        radius = np.sqrt(-2.0 * np.log1p(-((words >> np.uint64(32)) * 2.0**-32)))
+        angle = (words & np.uint64(0xFFFFFFFF)) * (2.0 * np.pi * 2.0**-32)
+        return np.exp(mu + sigma * radius * np.cos(angle))
 
 
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplying by it is invertible mod 2**64
@@ -399,18 +470,16 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-# -- Arrow building blocks -------------------------------------------------------------------------
+# -- ASCII matrices and Arrow arrays ---------------------------------------------------------------
 
-# Two hex digits per byte value, as one uint16: a byte-wise lookup beats shifting out nibbles.
-_HEX_PAIRS = np.array(
-    [int.from_bytes(f"{byte:02x}".encode(), "little") for byte in range(256)], dtype=np.uint16
-)
+# Two hex digits per byte value, as one uint16: a lookup per byte beats shifting out nibbles.
+_HEX_PAIRS = np.array([int.from_bytes(f"{b:02x}".encode(), "little") for b in range(256)], dtype=np.uint16)
 _CROCKFORD_BASE32 = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype=np.uint8)
 
 
 def _hex_chars(words: np.ndarray, digits: int = 16) -> np.ndarray:
-    """(n, digits) ASCII matrix: the leading hex digits of each uint64."""
-    big_endian_bytes = words.astype(">u8").view(np.uint8).reshape(-1, 8)
+    """(n, digits) ASCII matrix: the leading hex digits of each row of uint64s (n or (n, k))."""
+    big_endian_bytes = words.astype(">u8").view(np.uint8).reshape(len(words), -1)
     return _HEX_PAIRS[big_endian_bytes].view(np.uint8)[:, :digits]
 
 
@@ -419,14 +488,18 @@ def _base32_chars(words: np.ndarray, digits: int) -> np.ndarray:
     return _CROCKFORD_BASE32[(words[:, None] >> shifts) & np.uint64(0x1F)]
 
 
-def _decimal_chars(values: np.ndarray, digits: int) -> np.ndarray:
-    """(n, digits) ASCII matrix of zero-padded decimals (values must be below 10**digits)."""
-    powers = 10 ** np.arange(digits - 1, -1, -1, dtype=np.int64)
-    return (values[:, None] // powers % 10 + ord("0")).astype(np.uint8)
+def _digit_chars(words: Sequence[np.ndarray], digits: int) -> np.ndarray:
+    """(n, digits) ASCII matrix of random decimal digits, one per random byte of ``words``.
+
+    ``byte * 10 >> 8`` maps a byte to a digit without the integer division that formatting numbers
+    would need (each digit is off uniform by at most 0.4 percentage points).
+    """
+    random_bytes = np.stack(words, axis=1).view(np.uint8)[:, :digits]
+    return ((random_bytes.astype(np.uint16) * 10 >> 8) + ord("0")).astype(np.uint8)
 
 
 def _concat_chars(count: int, *parts: bytes | np.ndarray) -> np.ndarray:
-    """Glue constant byte strings and per-row ASCII matrices into one (count, width) matrix."""
+    """Glue constant byte strings and (count, k) ASCII matrices into one (count, width) matrix."""
     blocks = [
         np.broadcast_to(np.frombuffer(part, dtype=np.uint8), (count, len(part)))
         if isinstance(part, bytes)
@@ -436,18 +509,12 @@ def _concat_chars(count: int, *parts: bytes | np.ndarray) -> np.ndarray:
     return np.concatenate(blocks, axis=1)
 
 
-def _validity(null_mask: np.ndarray | None) -> pa.Buffer | None:
-    if null_mask is None or not null_mask.any():
-        return None
-    return pa.py_buffer(np.packbits(~null_mask, bitorder="little"))
-
-
-def _strings_from_chars(
+def _strings(
     chars: np.ndarray, lengths: np.ndarray | None = None, null_mask: np.ndarray | None = None
 ) -> pa.Array:
     """A string array straight from an ASCII matrix: row ``i`` is ``chars[i, :lengths[i]]``.
 
-    Building the offsets and data buffers directly avoids creating one Python string per row.
+    Handing Arrow the offsets and data buffers avoids creating one Python string per row.
     """
     count, width = chars.shape
     if lengths is None:
@@ -456,11 +523,13 @@ def _strings_from_chars(
     else:
         offsets = _offsets(lengths)
         data = chars[np.arange(width) < lengths[:, None]]  # row-major, so rows stay in order
+    has_nulls = null_mask is not None and bool(null_mask.any())
+    validity = pa.py_buffer(np.packbits(~null_mask, bitorder="little")) if has_nulls else None
     return pa.Array.from_buffers(
         pa.string(),
         count,
-        [_validity(null_mask), pa.py_buffer(offsets), pa.py_buffer(data)],
-        null_count=0 if null_mask is None else int(null_mask.sum()),
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        null_count=int(null_mask.sum()) if has_nulls else 0,
     )
 
 
@@ -470,47 +539,24 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def _values(values: np.ndarray, type_: pa.DataType, null_mask: np.ndarray) -> pa.Array:
-    return pa.array(values, type=type_, mask=null_mask)
+def _global_ids(words: np.ndarray) -> pa.Array:
+    """``__g`` + 20 hex digits: 16 carry ``words`` (and their uniqueness), 4 are a hash of them."""
+    return _strings(_concat_chars(len(words), b"__g", _hex_chars(words), _hex_chars(_mix64(words), 4)))
 
 
 def _list_of_parts(parts: Sequence[pa.Array], counts: np.ndarray, null_mask: np.ndarray | None) -> pa.Array:
-    """Row ``i`` lists ``parts[0][i], parts[1][i], ...`` up to ``counts[i]`` items."""
-    count = len(counts)
+    """A list array whose row ``i`` holds one value from each of ``parts[:counts[i]]``.
+
+    ``parts[j]`` has values only for the rows with ``counts > j``, in row order, so that rarely used
+    parts (older merged ids, second identities) are built only where they are needed.
+    """
     slots = np.arange(len(parts))
-    keep = slots < counts[:, None]
-    source = (slots * count + np.arange(count)[:, None])[keep]
+    used = counts[:, None] > slots
+    part_starts = np.cumsum([0] + [len(part) for part in parts[:-1]])
+    source = (np.cumsum(used, axis=0) - 1 + part_starts)[used]  # row-major: a row's values in order
     values = pc.take(pa.concat_arrays(list(parts)), pa.array(source))
     mask = None if null_mask is None else pa.array(null_mask)
     return pa.ListArray.from_arrays(pa.array(_offsets(counts)), values, mask=mask)
-
-
-def _distinct_picks(
-    draws: _Draws, name: str, vocab: _Vocab, count_weights: Sequence[float], null_mask: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, 0..len(count_weights)-1 distinct vocabulary indices: (offsets, flat indices).
-
-    Rows walk the vocabulary from a random start with a random non-zero stride.  The vocabulary
-    size is prime, so every stride visits distinct entries: distinct picks without a per-row shuffle.
-    """
-    size = len(vocab)
-    counts = _sample(_cdf(count_weights), draws.uniform(f"{name}/count"))
-    if null_mask is not None:
-        counts[null_mask] = 0
-    first = draws.integers(f"{name}/first", 0, size)
-    stride = draws.integers(f"{name}/stride", 1, size)
-    steps = np.arange(len(count_weights) - 1)
-    picks = (first[:, None] + steps * stride[:, None]) % size
-    return _offsets(counts), picks[steps < counts[:, None]]
-
-
-def _string_list(
-    draws: _Draws, name: str, vocab: _Vocab, count_weights: Sequence[float], null_mask: np.ndarray
-) -> pa.Array:
-    offsets, picks = _distinct_picks(draws, name, vocab, count_weights, null_mask)
-    return pa.ListArray.from_arrays(
-        pa.array(offsets), pc.take(vocab.values, pa.array(picks)), mask=pa.array(null_mask)
-    )
 
 
 # -- columns ---------------------------------------------------------------------------------------
@@ -526,241 +572,213 @@ class _Person:
     city: np.ndarray
     country: np.ndarray
     platform: np.ndarray
-    age_years: np.ndarray
     customer_type: np.ndarray
+    age_years: np.ndarray
     app_opens_30d: np.ndarray
 
     @classmethod
     def draw(cls, draws: _Draws) -> _Person:
-        gender = _GENDERS.sample(draws.uniform("gender"))
-        city = _CITY_WEIGHTS.sample(draws.uniform("city"))
-        # Skewed towards younger users, as app audiences are.
-        age_years = 18.0 + 52.0 * draws.uniform("age") ** 1.7
-        idle = draws.uniform("app_opens/idle") < 0.15
-        opens = np.where(idle, 0, np.floor(draws.exponential("app_opens", 14.0))).astype(np.int64)
+        codes = draws.codes(
+            "gender", "city", "platform", "customer_type", "first_name", "last_name", "app_opens/idle"
+        )
+        gender = _GENDERS.sample(codes["gender"])
+        city = _CITY_NAMES.sample(codes["city"])
+        idle = _chance(codes["app_opens/idle"], 0.15)
         return cls(
             gender=gender,
-            first_name=_FIRST_NAMES.sample(gender, draws.uniform("first_name")),
-            last_name=_LAST_NAMES.sample(draws.uniform("last_name")),
+            first_name=_FIRST_NAMES.sample_in(gender, codes["first_name"]),
+            last_name=_scaled(codes["last_name"], len(_LAST_NAMES)),
             city=city,
             country=_CITY_COUNTRY[city],
-            platform=_PLATFORMS.sample(draws.uniform("platform")),
-            age_years=age_years,
-            customer_type=_CUSTOMER_TYPES.sample(draws.uniform("Customer Type")),
-            app_opens_30d=opens,
+            platform=_PLATFORMS.sample(codes["platform"]),
+            customer_type=_CUSTOMER_TYPES.sample(codes["customer_type"]),
+            # Skewed towards younger users, as app audiences are.
+            age_years=18.0 + 52.0 * draws.uniform("age") ** 1.7,
+            app_opens_30d=np.where(idle, 0, draws.exponential("app_opens", 14.0)).astype(np.int64),
         )
 
 
-def _global_id_chars(hashed: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """``__g`` + 20 hex digits: 16 from ``hashed`` (which carries the uniqueness) + 4 from ``extra``."""
-    return _concat_chars(len(hashed), b"__g", _hex_chars(hashed), _hex_chars(extra, 4))
-
-
 def _profile_id(numbers: np.ndarray, seed: int) -> pa.Array:
-    # Multiplying by an odd constant, adding a seed-derived one and mixing are all bijections on
-    # uint64, so ids are unique per profile number for a given seed.
-    seed_offset = _mix64(np.array([seed], dtype=np.uint64) + _GOLDEN_GAMMA)[0]
-    hashed = _mix64(numbers * _GOLDEN_GAMMA + seed_offset)
-    return _strings_from_chars(_global_id_chars(hashed, _mix64(hashed ^ np.uint64(0x5DEECE66D))))
+    # Multiplying by an odd constant, adding a constant and _mix64 are bijections on uint64, so
+    # distinct profile numbers get distinct ids under any one seed.
+    seed_offset = _mix64(np.array([seed], dtype=np.uint64) * _GOLDEN_GAMMA)[0]
+    return _global_ids(_mix64(numbers * _GOLDEN_GAMMA + seed_offset))
 
 
 def _profile_ids(draws: _Draws, profile_id: pa.Array) -> pa.Array:
-    """The current id first, then ids of profiles merged into this one."""
-    merged = [
-        _strings_from_chars(_global_id_chars(draws.words(f"merged_id_{i}"), draws.words(f"merged_id_{i}/x")))
-        for i in (1, 2)
-    ]
-    counts = 1 + _sample(_MERGED_ID_COUNTS, draws.uniform("merged_ids"))
+    """The current id first, then the ids of profiles merged into this one."""
+    counts = 1 + _MERGED_ID_COUNTS[draws.codes("merged_ids")["merged_ids"]]
+    merged = [_global_ids(draws.words(f"merged_id/{i}")[counts > i]) for i in (1, 2)]
     return _list_of_parts([profile_id, *merged], counts, None)
 
 
 def _identity(draws: _Draws, numbers: np.ndarray) -> pa.Array:
-    count = len(numbers)
-    user_ids = pc.binary_join_element_wise(
-        "user_", pc.utf8_lpad(pc.cast(pa.array(numbers.astype(np.int64)), pa.string()), 6, "0"), ""
-    )
-    legacy_chars = _concat_chars(count, b"legacy-", _hex_chars(draws.words("legacy_id"), 10))
-    legacy_ids = _strings_from_chars(legacy_chars)
-    null_mask = draws.nulls("identity")
-    counts = np.where(null_mask, 0, np.where(draws.uniform("identity/second") < 0.055, 2, 1))
+    codes = draws.codes("identity/null", "identity/second")
+    null_mask = _chance(codes["identity/null"], _NULL_RATES["identity"])
+    counts = np.where(null_mask, 0, np.where(_chance(codes["identity/second"], 0.055), 2, 1))
+    user_numbers = pa.array(numbers[counts > 0].astype(np.int64))
+    user_ids = pc.binary_join_element_wise("user_", pc.utf8_lpad(pc.cast(user_numbers, pa.string()), 6, "0"), "")
+    legacy_words = draws.words("identity/legacy")[counts > 1]
+    legacy_ids = _strings(_concat_chars(len(legacy_words), b"legacy-", _hex_chars(legacy_words, 10)))
     return _list_of_parts([user_ids, legacy_ids], counts, null_mask)
 
 
 def _email(draws: _Draws, person: _Person) -> pa.Array:
-    has_number = draws.uniform("email/has_number") < 0.6
-    number = pa.array(draws.integers("email/number", 1, 1000), mask=~has_number)
-    domain = _EMAIL_DOMAINS.take(_EMAIL_DOMAINS.sample(draws.uniform("email/domain")), draws.nulls("email"))
-    return pc.binary_join_element_wise(  # a null domain (the null mask) makes the whole email null
-        pc.take(_FIRST_NAME_SLUGS, pa.array(person.first_name)),
-        _EMAIL_SEPARATORS.take(_EMAIL_SEPARATORS.sample(draws.uniform("email/separator"))),
-        pc.take(_LAST_NAME_SLUGS, pa.array(person.last_name)),
-        pc.fill_null(pc.cast(number, pa.string()), ""),
-        "@",
-        domain,
+    codes = draws.codes("email/null", "email/separator", "email/domain", "email/has_number", "email/number")
+    separator = _EMAIL_SEPARATORS.sample(codes["email/separator"])
+    local_part = (person.first_name * len(_EMAIL_SEPARATORS) + separator) * len(_LAST_NAMES) + person.last_name
+    number = np.where(_chance(codes["email/has_number"], 0.6), 1 + _scaled(codes["email/number"], 999), 0)
+    domain = _EMAIL_DOMAINS.sample(codes["email/domain"])
+    return pc.binary_join_element_wise(  # the null domains make the null emails
+        pc.take(_EMAIL_LOCAL_PARTS, pa.array(local_part)),
+        pc.take(_EMAIL_NUMBERS, pa.array(number)),
+        _EMAIL_DOMAINS.take(domain, _chance(codes["email/null"], _NULL_RATES["email"])),
         "",
     )
 
 
 def _phone(draws: _Draws, person: _Person) -> pa.Array:
-    plan = _PHONE_PREFIXES.sample(person.country, draws.uniform("phone/plan"))
-    digits = _strings_from_chars(
-        _decimal_chars(draws.integers("phone/digits", 0, 10**9), 9), _PHONE_DIGITS_AFTER_PREFIX[plan]
-    )
-    return pc.binary_join_element_wise(_PHONE_PREFIXES.take(plan, draws.nulls("phone")), digits, "")
+    codes = draws.codes("phone/null", "phone/plan")
+    plan = _PHONE_PREFIXES.sample_in(person.country, codes["phone/plan"])
+    digits = _digit_chars([draws.words("phone/digits/0"), draws.words("phone/digits/1")], _PHONE_MAX_DIGITS)
+    prefix = _PHONE_PREFIXES.take(plan, _chance(codes["phone/null"], _NULL_RATES["phone"]))
+    return pc.binary_join_element_wise(prefix, _strings(digits, _PHONE_DIGITS_AFTER_PREFIX[plan]), "")
 
 
 def _device(draws: _Draws, person: _Person) -> pa.Array:
-    # An APNs/FCM-style token: 256 random bits as 64 hex digits.
-    token_chars = np.concatenate([_hex_chars(draws.words(f"device.token/{i}")) for i in range(4)], axis=1)
+    codes = draws.codes("device.token/null", "device.os_version", "device.app_version")
+    # An APNs/FCM-style push token: 256 random bits as 64 hex digits.
+    token = _hex_chars(np.stack([draws.words(f"device.token/{i}") for i in range(4)], axis=1), 64)
+    token_nulls = _chance(codes["device.token/null"], _NULL_RATES["device.token"])
     children = [
-        _strings_from_chars(token_chars, null_mask=draws.nulls("device.token")),
+        _strings(token, null_mask=token_nulls),
         _PLATFORMS.take(person.platform),
-        _OS_VERSIONS.take(_OS_VERSIONS.sample(person.platform, draws.uniform("device.os_version"))),
-        _APP_VERSIONS.take(_APP_VERSIONS.sample(draws.uniform("device.app_version"))),
+        _OS_VERSIONS.take(_OS_VERSIONS.sample_in(person.platform, codes["device.os_version"])),
+        _APP_VERSIONS.take(_APP_VERSIONS.sample(codes["device.app_version"])),
     ]
     return pa.StructArray.from_arrays(children, fields=list(_DEVICE_FIELDS))
 
 
 def _comm_prefs(draws: _Draws) -> pa.Array:
-    rate = _NULL_RATES["comm_prefs"]
+    opted_in = draws.codes(*_COMM_PREF_OPT_IN)
+    nulls = draws.nulls(dict.fromkeys(_COMM_PREF_OPT_IN, _NULL_RATES["comm_prefs"]))
     children = [
-        pa.array(draws.uniform(name) < opt_in, mask=draws.nulls(name, rate))
-        for name, opt_in in _COMM_PREF_OPT_IN.items()
+        pa.array(_chance(opted_in[name], rate), mask=nulls[name]) for name, rate in _COMM_PREF_OPT_IN.items()
     ]
     return pa.StructArray.from_arrays(children, fields=list(_COMM_PREF_FIELDS))
 
 
 def _subscription_groups(draws: _Draws) -> pa.Array:
-    offsets, groups = _distinct_picks(
-        draws, "subscription_groups", _SUBSCRIPTION_GROUPS, (0.25, 0.3, 0.3, 0.15), None
-    )
-    # One status draw per (row, slot); the flattened entries pick theirs by position in the row.
-    slot_u = np.stack([draws.uniform(f"subscription_groups/status/{i}") for i in range(3)], axis=1)
-    slots = np.arange(3) < np.diff(offsets)[:, None]
-    statuses = (slot_u[slots] >= 0.8).astype(np.int64)  # 80% Subscribed
+    offsets, groups = _SUBSCRIPTION_GROUPS.picks(draws, "subscription_groups")
+    # A status code per (row, slot); the flattened map entries take theirs in slot order.
+    slots = range(_SUBSCRIPTION_GROUPS.max_items)
+    status_codes = np.stack(list(draws.codes(*(f"subscription_groups/status/{i}" for i in slots)).values()), axis=1)
+    used = np.arange(len(slots)) < np.diff(offsets)[:, None]
+    unsubscribed = ~_chance(status_codes[used], 0.8)
     return pa.MapArray.from_arrays(
         pa.array(offsets),
         pc.take(_SUBSCRIPTION_GROUPS.values, pa.array(groups)),
-        _SUBSCRIPTION_STATUS.take(statuses),
+        _SUBSCRIPTION_STATUS.take(unsubscribed.astype(np.int8)),
     )
 
 
 def _properties(draws: _Draws, person: _Person) -> pa.Array:
     count = len(person.gender)
-    nulls = draws.nulls
+    nulls = draws.nulls({field.name: _NULL_RATES[field.name] for field in _PROPERTY_FIELDS})
+    codes = draws.codes(
+        "Employed", "Education", "Married", "Favourite Game", "is_premium", "signup_source",
+        "preferred_language", "nps_score", "marketing_segment", "last_seen_platform/switched",
+        "last_seen_platform", "kyc_verified", "wallet_balance/empty", "Blood Group", "churn_risk",
+    )  # fmt: skip
+
+    def values(name: str, data: np.ndarray, type_: pa.DataType) -> pa.Array:
+        return pa.array(data, type=type_, mask=nulls[name])
+
+    def pick(name: str, vocab: _Vocab) -> pa.Array:
+        return vocab.take(vocab.sample(codes[name]), nulls[name])
+
     age = person.age_years
-    dob_days = (_REFERENCE_SECONDS - age * _YEAR) // _DAY  # born at midnight UTC, as DOBs are stored
+    dob_seconds = (_REFERENCE_SECONDS - age * _YEAR) // _DAY * _DAY  # midnight UTC, as DOBs are kept
     purchase_age = np.minimum(draws.exponential("last_purchase_at", 21 * _DAY), 730 * _DAY)
-    app_opens = person.app_opens_30d
-    seen_elsewhere = draws.uniform("last_seen_platform/switched") < 0.15
+    switched = _chance(codes["last_seen_platform/switched"], 0.15)
+    last_seen = np.where(switched, _PLATFORMS.sample(codes["last_seen_platform"]), person.platform)
+    language = np.where(
+        _chance(codes["preferred_language"], 0.65), _COUNTRY_LANGUAGE[person.country], _ENGLISH
+    )
+    wallet = np.round(draws.exponential("wallet_balance", 400.0), 2)
+    opens = person.app_opens_30d
 
     columns: dict[str, pa.Array] = {
-        "Name": pc.binary_join_element_wise(
-            _FIRST_NAMES.take(person.first_name, nulls("Name")), _LAST_NAMES.take(person.last_name), " "
+        "Name": pc.take(
+            _FULL_NAMES, pa.array(person.first_name * len(_LAST_NAMES) + person.last_name, mask=nulls["Name"])
         ),
-        "Gender": _GENDERS.take(person.gender, nulls("Gender")),
-        "DOB": _values((dob_days * _DAY).astype(np.int64), _SECONDS_UTC, nulls("DOB")),
-        "Photo": _strings_from_chars(
-            _concat_chars(
-                count, b"https://img.example.com/avatars/", _hex_chars(draws.words("Photo")), b".jpg"
-            ),
-            null_mask=nulls("Photo"),
+        "Gender": _GENDERS.take(person.gender, nulls["Gender"]),
+        "DOB": values("DOB", dob_seconds.astype(np.int64), _SECONDS_UTC),
+        "Photo": _strings(
+            _concat_chars(count, b"https://img.example.com/avatars/", _hex_chars(draws.words("Photo")), b".jpg"),
+            null_mask=nulls["Photo"],
         ),
-        "Employed": _values(
-            draws.uniform("Employed") < np.where(age < 60, 0.72, 0.2), pa.bool_(), nulls("Employed")
+        "Employed": values("Employed", _chance(codes["Employed"], np.where(age < 60, 0.72, 0.2)), pa.bool_()),
+        "Education": pick("Education", _EDUCATION),
+        "Married": values("Married", _chance(codes["Married"], np.clip((age - 20) / 25, 0.05, 0.85)), pa.bool_()),
+        "Age": values("Age", age.astype(np.int64), pa.int64()),
+        "Location": _CITY_NAMES.take(person.city, nulls["Location"]),
+        "Timezone": pc.take(_CITY_TIMEZONES, pa.array(person.city, mask=nulls["Timezone"])),
+        "Customer Type": _CUSTOMER_TYPES.take(person.customer_type, nulls["Customer Type"]),
+        "loyalty_points": values(
+            "loyalty_points", draws.exponential("loyalty_points", 150.0).astype(np.int64) * 10, pa.int64()
         ),
-        "Education": _EDUCATION.take(_EDUCATION.sample(draws.uniform("Education")), nulls("Education")),
-        "Married": _values(
-            draws.uniform("Married") < np.clip((age - 20) / 25, 0.05, 0.85), pa.bool_(), nulls("Married")
+        "lifetime_value": values(
+            "lifetime_value", np.round(draws.lognormal("lifetime_value", 5.5, 1.1), 2), pa.float64()
         ),
-        "Age": _values(age.astype(np.int64), pa.int64(), nulls("Age")),
-        "Location": pc.take(_CITY_WEIGHTS.values, pa.array(person.city, mask=nulls("Location"))),
-        "Timezone": pc.take(_CITY_TIMEZONES, pa.array(person.city, mask=nulls("Timezone"))),
-        "Customer Type": _CUSTOMER_TYPES.take(person.customer_type, nulls("Customer Type")),
-        "loyalty_points": _values(
-            (draws.exponential("loyalty_points", 150.0).astype(np.int64) * 10), pa.int64(),
-            nulls("loyalty_points"),
+        "Favourite Game": pick("Favourite Game", _FAVOURITE_GAMES),
+        "tags": _TAGS.lists(draws, "tags", nulls["tags"]),
+        "last_purchase_at": values(
+            "last_purchase_at", (_REFERENCE_SECONDS - purchase_age).astype(np.int64), _SECONDS_UTC
         ),
-        "lifetime_value": _values(
-            np.round(draws.lognormal("lifetime_value", 5.5, 1.1), 2), pa.float64(), nulls("lifetime_value")
+        "is_premium": values(
+            "is_premium", (person.customer_type == _VIP) | _chance(codes["is_premium"], 0.07), pa.bool_()
         ),
-        "Favourite Game": _FAVOURITE_GAMES.take(
-            _FAVOURITE_GAMES.sample(draws.uniform("Favourite Game")), nulls("Favourite Game")
+        "crm_id": _strings(
+            _concat_chars(count, b"CRM-", _digit_chars([draws.words("crm_id")], 7)), null_mask=nulls["crm_id"]
         ),
-        "tags": _string_list(draws, "tags", _TAGS, (0.3, 0.3, 0.2, 0.12, 0.08), nulls("tags")),
-        "last_purchase_at": _values(
-            (_REFERENCE_SECONDS - purchase_age).astype(np.int64), _SECONDS_UTC, nulls("last_purchase_at")
+        "signup_source": pick("signup_source", _SIGNUP_SOURCES),
+        "preferred_language": _LANGUAGES.take(language, nulls["preferred_language"]),
+        "cart_items": values(
+            "cart_items", np.minimum(draws.exponential("cart_items", 1.8), 30).astype(np.int64), pa.int64()
         ),
-        "is_premium": _values(
-            (person.customer_type == _VIP) | (draws.uniform("is_premium") < 0.07), pa.bool_(),
-            nulls("is_premium"),
+        "avg_order_value": values(
+            "avg_order_value", np.round(draws.lognormal("avg_order_value", 3.6, 0.7), 2), pa.float64()
         ),
-        "crm_id": _strings_from_chars(
-            _concat_chars(count, b"CRM-", _decimal_chars(draws.integers("crm_id", 0, 10**7), 7)),
-            null_mask=nulls("crm_id"),
-        ),
-        "signup_source": _SIGNUP_SOURCES.take(
-            _SIGNUP_SOURCES.sample(draws.uniform("signup_source")), nulls("signup_source")
-        ),
-        "preferred_language": _LANGUAGES.take(
-            np.where(
-                draws.uniform("preferred_language") < 0.65, _COUNTRY_LANGUAGE[person.country], _ENGLISH
-            ),
-            nulls("preferred_language"),
-        ),
-        "cart_items": _values(
-            np.minimum(draws.exponential("cart_items", 1.8), 30).astype(np.int64), pa.int64(),
-            nulls("cart_items"),
-        ),
-        "avg_order_value": _values(
-            np.round(draws.lognormal("avg_order_value", 3.6, 0.7), 2), pa.float64(), nulls("avg_order_value")
-        ),
-        "referral_code": _strings_from_chars(
+        "referral_code": _strings(
             _concat_chars(count, b"REF-", _base32_chars(draws.words("referral_code"), 6)),
-            null_mask=nulls("referral_code"),
+            null_mask=nulls["referral_code"],
         ),
-        "nps_score": _values(
-            _NPS_WEIGHTS.sample(draws.uniform("nps_score")).astype(np.int64), pa.int64(), nulls("nps_score")
-        ),
-        "marketing_segment": _MARKETING_SEGMENTS.take(
-            _MARKETING_SEGMENTS.sample(draws.uniform("marketing_segment")), nulls("marketing_segment")
-        ),
-        "app_opens_30d": _values(app_opens, pa.int64(), nulls("app_opens_30d")),
+        "nps_score": values("nps_score", _NPS_SCORES[codes["nps_score"]].astype(np.int64), pa.int64()),
+        "marketing_segment": pick("marketing_segment", _MARKETING_SEGMENTS),
+        "app_opens_30d": values("app_opens_30d", opens, pa.int64()),
         # Users who stopped opening the app are the likely churners.
-        "churn_risk": _values(
-            np.round(0.85 * np.exp(-app_opens / 8.0) + 0.15 * draws.uniform("churn_risk"), 3),
+        "churn_risk": values(
+            "churn_risk",
+            np.round(0.85 * np.exp(-opens / 8.0) + 0.15 / _CODE_RANGE * codes["churn_risk"], 3),
             pa.float64(),
-            nulls("churn_risk"),
         ),
-        "country": _COUNTRY_CODES.take(person.country, nulls("country")),
-        "city_tier": _values(_CITY_TIERS[person.city], pa.int64(), nulls("city_tier")),
-        "newsletter_topics": _string_list(
-            draws, "newsletter_topics", _NEWSLETTER_TOPICS, (0.35, 0.3, 0.2, 0.15), nulls("newsletter_topics")
+        "country": _COUNTRY_CODES.take(person.country, nulls["country"]),
+        "city_tier": values("city_tier", _CITY_TIERS[person.city], pa.int64()),
+        "newsletter_topics": _NEWSLETTER_TOPICS.lists(draws, "newsletter_topics", nulls["newsletter_topics"]),
+        "last_seen_platform": _PLATFORMS.take(last_seen, nulls["last_seen_platform"]),
+        "kyc_verified": values("kyc_verified", _chance(codes["kyc_verified"], 0.6), pa.bool_()),
+        "wallet_balance": values(
+            "wallet_balance", np.where(_chance(codes["wallet_balance/empty"], 0.35), 0.0, wallet), pa.float64()
         ),
-        "last_seen_platform": _PLATFORMS.take(
-            np.where(seen_elsewhere, _PLATFORMS.sample(draws.uniform("last_seen_platform")), person.platform),
-            nulls("last_seen_platform"),
-        ),
-        "kyc_verified": _values(draws.uniform("kyc_verified") < 0.6, pa.bool_(), nulls("kyc_verified")),
-        "wallet_balance": _values(
-            np.where(
-                draws.uniform("wallet_balance/empty") < 0.35,
-                0.0,
-                np.round(draws.exponential("wallet_balance", 400.0), 2),
-            ),
-            pa.float64(),
-            nulls("wallet_balance"),
-        ),
-        "Blood Group": _BLOOD_GROUPS.take(
-            _BLOOD_GROUPS.sample(draws.uniform("Blood Group")), nulls("Blood Group")
-        ),
+        "Blood Group": pick("Blood Group", _BLOOD_GROUPS),
     }
     fields = list(_PROPERTY_FIELDS)
     return pa.StructArray.from_arrays([columns[field.name] for field in fields], fields=fields)
 
 
 def _updated_at(draws: _Draws) -> pa.Array:
-    age_us = (draws.uniform("updated_at") * 365 * _DAY * 1_000_000).astype(np.int64)
+    age_us = (draws.uniform("updated_at") * (365 * _DAY * 1_000_000)).astype(np.int64)
     return pa.array(_REFERENCE_SECONDS * 1_000_000 - age_us, type=pa.timestamp("us", tz="UTC"))
 
 
@@ -793,8 +811,8 @@ def generate_profiles(
     """Yield profiles ``start .. start+count-1`` as record batches of at most ``batch_size`` rows.
 
     Every batch has exactly :data:`SYNTHETIC_SCHEMA`.  A profile's values depend only on ``seed``
-    and its profile number, never on ``batch_size`` or ``start``.  Memory use is proportional to
-    ``batch_size``.
+    and its profile number, never on ``batch_size`` or ``start``; memory use is proportional to
+    ``batch_size``.  Arguments are checked at the call, not at the first ``next()``.
     """
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
