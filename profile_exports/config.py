@@ -21,6 +21,7 @@ import attrs
 from .canonical import COMM_PREF_NAMES, validate_mapping
 from .errors import ConfigError
 from .templates import Template, parse_template
+from .urls import redact_url
 
 ACCOUNT_IDENTITIES = ("Identity", "Email", "Phone")
 SUBSCRIPTION_GROUPS_NAME = "subscriptionGroups"
@@ -117,7 +118,7 @@ class SourceConfig:
 class DestinationConfig:
     """Storage and file details: where files go, how folders and files are named, the format."""
 
-    url: str
+    url: str = attrs.field(repr=lambda url: repr(redact_url(url)))  # user info and signed queries hidden
     folders: str = attrs.field(default="root", validator=_validator("destination.folders", FOLDER_LAYOUTS))
     folder_template: str | None = None
     file_name: str | None = None

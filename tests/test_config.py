@@ -327,7 +327,7 @@ def _custom(template: str) -> dict[str, Any]:
         ("my folder", " ", 3),
         ("a\\b", "\\", 2),
         ("{{Date}}/..", ".", 10),
-        ("ab\u0430", "\u0430", 3),  # Cyrillic 'а'
+        ("ab\u0430", "\u0430", 3),  # Cyrillic small a, U+0430
         ("{{Date}}\uff0fx", "\uff0f", 9),  # fullwidth solidus
         ("x/{Date}", "{", 3),
         ("data%20", "%", 5),
@@ -357,9 +357,7 @@ def test_unknown_variable_is_rejected(key: str) -> None:
     assert "{{Foo}}" in str(error)
 
 
-@pytest.mark.parametrize(
-    "template", ["/{{Date}}", "{{Date}}/", "a//b", "", "   ", "a" * 600]
-)
+@pytest.mark.parametrize("template", ["/{{Date}}", "{{Date}}/", "a//b", "", "   ", "a" * 600])
 def test_templates_without_empty_folder_names_and_of_sane_length(template: str) -> None:
     assert _error(_custom(template)).field == "destination.folder_template"
 
@@ -625,10 +623,14 @@ def test_templates_render_only_allowed_characters_or_are_rejected(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ('[destination]\nurl = "{out}"\nfolders = "custom"\nfolder_template = "run.{{{{Date}}}}"\n',
-         "destination.folder_template"),
-        ('[destination]\nurl = "{out}"\n\n[schedule]\nfrequency = "recurring"\nevery_hours = 2\n',
-         "schedule.every_hours"),
+        (
+            '[destination]\nurl = "{out}"\nfolders = "custom"\nfolder_template = "run.{{{{Date}}}}"\n',
+            "destination.folder_template",
+        ),
+        (
+            '[destination]\nurl = "{out}"\n\n[schedule]\nfrequency = "recurring"\nevery_hours = 2\n',
+            "schedule.every_hours",
+        ),
         ('[destinaton]\nurl = "{out}"\n', "destinaton"),
         ('[destination]\nurl = "{out}"\n\n[identifiers]\nvaleus = "all"\n', "identifiers.valeus"),
         ('[destination]\nurl = "{out}"\n\n[source]\nmapping = 5\n', "source.mapping"),
@@ -668,7 +670,8 @@ def test_cli_run_with_an_invalid_json_line_exits_1(tmp_path: Path, capsys: pytes
     data.write_text('{"profile_id": "p1", "Name": "Ada"}\n{"profile_id": "p2", "Name": \n', encoding="utf-8")
     path = tmp_path / "run.toml"
     path.write_text(
-        f'[source]\nkind = "jsonl"\npath = "{data.as_posix()}"\n\n[destination]\nurl = "{(tmp_path / "out").as_posix()}"\n',
+        f'[source]\nkind = "jsonl"\npath = "{data.as_posix()}"\n\n'
+        f'[destination]\nurl = "{(tmp_path / "out").as_posix()}"\n',
         encoding="utf-8",
     )
     assert main(["run", str(path)]) == 1

@@ -204,7 +204,7 @@ class _Vocab:
         return self._table[code]
 
     def take(self, indices: np.ndarray, null_mask: np.ndarray | None = None) -> pa.Array:
-        return pc.take(self.values, pa.array(indices, mask=null_mask))
+        return _take(self.values, indices, null_mask)
 
 
 class _GroupedVocab(_Vocab):
@@ -251,9 +251,7 @@ class _PickVocab(_Vocab):
 
     def lists(self, draws: _Draws, name: str, null_mask: np.ndarray) -> pa.Array:
         offsets, picks = self.picks(draws, name, null_mask)
-        return pa.ListArray.from_arrays(
-            pa.array(offsets), pc.take(self.values, pa.array(picks)), mask=pa.array(null_mask)
-        )
+        return pa.ListArray.from_arrays(offsets, _take(self.values, picks), mask=_arrow(null_mask))
 
 
 def _ascii_slug(name: str) -> str:
@@ -500,13 +498,12 @@ def _digit_chars(words: Sequence[np.ndarray], digits: int) -> np.ndarray:
 
 def _concat_chars(count: int, *parts: bytes | np.ndarray) -> np.ndarray:
     """Glue constant byte strings and (count, k) ASCII matrices into one (count, width) matrix."""
-    blocks = [
-        np.broadcast_to(np.frombuffer(part, dtype=np.uint8), (count, len(part)))
-        if isinstance(part, bytes)
-        else part
-        for part in parts
-    ]
-    return np.concatenate(blocks, axis=1)
+    blocks = [np.frombuffer(part, dtype=np.uint8) if isinstance(part, bytes) else part for part in parts]
+    ends = np.cumsum([block.shape[-1] for block in blocks])
+    chars = np.empty((count, ends[-1]), dtype=np.uint8)
+    for block, end in zip(blocks, ends, strict=True):
+        chars[:, end - block.shape[-1] : end] = block  # a constant broadcasts down the rows
+    return chars
 
 
 def _strings(
@@ -523,14 +520,33 @@ def _strings(
     else:
         offsets = _offsets(lengths)
         data = chars[np.arange(width) < lengths[:, None]]  # row-major, so rows stay in order
-    has_nulls = null_mask is not None and bool(null_mask.any())
-    validity = pa.py_buffer(np.packbits(~null_mask, bitorder="little")) if has_nulls else None
-    return pa.Array.from_buffers(
-        pa.string(),
-        count,
-        [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
-        null_count=int(null_mask.sum()) if has_nulls else 0,
-    )
+    validity, null_count = _validity(null_mask)
+    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), count, buffers, null_count=null_count)
+
+
+def _validity(null_mask: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
+    null_count = 0 if null_mask is None else int(np.count_nonzero(null_mask))
+    if null_count == 0:
+        return None, 0
+    return pa.py_buffer(np.packbits(~null_mask, bitorder="little")), null_count
+
+
+def _arrow(data: np.ndarray, type_: pa.DataType | None = None, null_mask: np.ndarray | None = None) -> pa.Array:
+    """numpy -> Arrow without copying values; with a mask, ~20x faster than ``pa.array(mask=...)``."""
+    type_ = type_ or pa.from_numpy_dtype(data.dtype)
+    if pa.types.is_boolean(type_):
+        payload = np.packbits(data, bitorder="little")
+    else:
+        dtype = np.int64 if pa.types.is_timestamp(type_) else type_.to_pandas_dtype()
+        payload = np.ascontiguousarray(data, dtype=dtype)
+    validity, null_count = _validity(null_mask)
+    return pa.Array.from_buffers(type_, len(data), [validity, pa.py_buffer(payload)], null_count=null_count)
+
+
+def _take(values: pa.Array, indices: np.ndarray, null_mask: np.ndarray | None = None) -> pa.Array:
+    """``values[indices]``, null where ``null_mask`` is set."""
+    return pc.take(values, _arrow(indices, null_mask=null_mask))
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
@@ -550,13 +566,15 @@ def _list_of_parts(parts: Sequence[pa.Array], counts: np.ndarray, null_mask: np.
     ``parts[j]`` has values only for the rows with ``counts > j``, in row order, so that rarely used
     parts (older merged ids, second identities) are built only where they are needed.
     """
-    slots = np.arange(len(parts))
-    used = counts[:, None] > slots
-    part_starts = np.cumsum([0] + [len(part) for part in parts[:-1]])
-    source = (np.cumsum(used, axis=0) - 1 + part_starts)[used]  # row-major: a row's values in order
-    values = pc.take(pa.concat_arrays(list(parts)), pa.array(source))
-    mask = None if null_mask is None else pa.array(null_mask)
-    return pa.ListArray.from_arrays(pa.array(_offsets(counts)), values, mask=mask)
+    offsets = _offsets(counts)
+    source = np.empty(offsets[-1], dtype=np.int64)  # position in the concatenated parts
+    part_start = 0
+    for slot, part in enumerate(parts):
+        source[offsets[:-1][counts > slot] + slot] = np.arange(part_start, part_start + len(part))
+        part_start += len(part)
+    values = _take(pa.concat_arrays(list(parts)), source)
+    mask = None if null_mask is None else _arrow(null_mask)
+    return pa.ListArray.from_arrays(offsets, values, mask=mask)
 
 
 # -- columns ---------------------------------------------------------------------------------------
@@ -630,8 +648,8 @@ def _email(draws: _Draws, person: _Person) -> pa.Array:
     number = np.where(_chance(codes["email/has_number"], 0.6), 1 + _scaled(codes["email/number"], 999), 0)
     domain = _EMAIL_DOMAINS.sample(codes["email/domain"])
     return pc.binary_join_element_wise(  # the null domains make the null emails
-        pc.take(_EMAIL_LOCAL_PARTS, pa.array(local_part)),
-        pc.take(_EMAIL_NUMBERS, pa.array(number)),
+        _take(_EMAIL_LOCAL_PARTS, local_part),
+        _take(_EMAIL_NUMBERS, number),
         _EMAIL_DOMAINS.take(domain, _chance(codes["email/null"], _NULL_RATES["email"])),
         "",
     )
@@ -663,7 +681,7 @@ def _comm_prefs(draws: _Draws) -> pa.Array:
     opted_in = draws.codes(*_COMM_PREF_OPT_IN)
     nulls = draws.nulls(dict.fromkeys(_COMM_PREF_OPT_IN, _NULL_RATES["comm_prefs"]))
     children = [
-        pa.array(_chance(opted_in[name], rate), mask=nulls[name]) for name, rate in _COMM_PREF_OPT_IN.items()
+        _arrow(_chance(opted_in[name], rate), null_mask=nulls[name]) for name, rate in _COMM_PREF_OPT_IN.items()
     ]
     return pa.StructArray.from_arrays(children, fields=list(_COMM_PREF_FIELDS))
 
@@ -676,8 +694,8 @@ def _subscription_groups(draws: _Draws) -> pa.Array:
     used = np.arange(len(slots)) < np.diff(offsets)[:, None]
     unsubscribed = ~_chance(status_codes[used], 0.8)
     return pa.MapArray.from_arrays(
-        pa.array(offsets),
-        pc.take(_SUBSCRIPTION_GROUPS.values, pa.array(groups)),
+        offsets,
+        _take(_SUBSCRIPTION_GROUPS.values, groups),
         _SUBSCRIPTION_STATUS.take(unsubscribed.astype(np.int8)),
     )
 
@@ -692,7 +710,7 @@ def _properties(draws: _Draws, person: _Person) -> pa.Array:
     )  # fmt: skip
 
     def values(name: str, data: np.ndarray, type_: pa.DataType) -> pa.Array:
-        return pa.array(data, type=type_, mask=nulls[name])
+        return _arrow(data, type_, nulls[name])
 
     def pick(name: str, vocab: _Vocab) -> pa.Array:
         return vocab.take(vocab.sample(codes[name]), nulls[name])
@@ -709,9 +727,7 @@ def _properties(draws: _Draws, person: _Person) -> pa.Array:
     opens = person.app_opens_30d
 
     columns: dict[str, pa.Array] = {
-        "Name": pc.take(
-            _FULL_NAMES, pa.array(person.first_name * len(_LAST_NAMES) + person.last_name, mask=nulls["Name"])
-        ),
+        "Name": _take(_FULL_NAMES, person.first_name * len(_LAST_NAMES) + person.last_name, nulls["Name"]),
         "Gender": _GENDERS.take(person.gender, nulls["Gender"]),
         "DOB": values("DOB", dob_seconds.astype(np.int64), _SECONDS_UTC),
         "Photo": _strings(
@@ -723,7 +739,7 @@ def _properties(draws: _Draws, person: _Person) -> pa.Array:
         "Married": values("Married", _chance(codes["Married"], np.clip((age - 20) / 25, 0.05, 0.85)), pa.bool_()),
         "Age": values("Age", age.astype(np.int64), pa.int64()),
         "Location": _CITY_NAMES.take(person.city, nulls["Location"]),
-        "Timezone": pc.take(_CITY_TIMEZONES, pa.array(person.city, mask=nulls["Timezone"])),
+        "Timezone": _take(_CITY_TIMEZONES, person.city, nulls["Timezone"]),
         "Customer Type": _CUSTOMER_TYPES.take(person.customer_type, nulls["Customer Type"]),
         "loyalty_points": values(
             "loyalty_points", draws.exponential("loyalty_points", 150.0).astype(np.int64) * 10, pa.int64()
@@ -779,7 +795,7 @@ def _properties(draws: _Draws, person: _Person) -> pa.Array:
 
 def _updated_at(draws: _Draws) -> pa.Array:
     age_us = (draws.uniform("updated_at") * (365 * _DAY * 1_000_000)).astype(np.int64)
-    return pa.array(_REFERENCE_SECONDS * 1_000_000 - age_us, type=pa.timestamp("us", tz="UTC"))
+    return _arrow(_REFERENCE_SECONDS * 1_000_000 - age_us, pa.timestamp("us", tz="UTC"))
 
 
 def _batch(seed: int, start: int, count: int) -> pa.RecordBatch:
