@@ -42,5 +42,6 @@ def bench(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Checks that every example in docs/ and in docstrings runs."""
     session.install("-e", ".[test]")
-    session.run("pytest", "--doctest-glob=*.md", "docs", "--doctest-modules", "profile_exports", "-q",
-                "-p", "no:cacheprovider")
+    session.run(
+        "pytest", "--doctest-glob=*.md", "docs", "--doctest-modules", "profile_exports", "-q", "-p", "no:cacheprovider"
+    )

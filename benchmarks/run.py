@@ -42,8 +42,9 @@ def make_input(path: Path, count: int) -> None:
 def run_lib(fmt: str, source: Path, out: Path) -> int:
     import profile_exports as pe
 
-    result = pe.export(str(source), str(out), format=fmt, progress=False,
-                       identifiers={"select": ["Identity", "Email", "Phone"]})
+    result = pe.export(
+        str(source), str(out), format=fmt, progress=False, identifiers={"select": ["Identity", "Email", "Phone"]}
+    )
     return result.bytes
 
 
@@ -60,8 +61,11 @@ def run_naive(fmt: str, source: Path, out: Path) -> int:
         for batch in pq.ParquetFile(source).iter_batches(batch_size=65_536):
             for profile in batch.to_pylist():
                 identity = (profile["identity"] or [None])[0] or profile["email"] or profile["phone"]
-                row = {"identity": identity, "clevertapId": profile["profile_id"],
-                       "device": {"token": (profile["device"] or {}).get("token")}}
+                row = {
+                    "identity": identity,
+                    "clevertapId": profile["profile_id"],
+                    "device": {"token": (profile["device"] or {}).get("token")},
+                }
                 for key in ("email", "phone"):
                     row[key.capitalize()] = profile[key]
                 row.update(profile["properties"] or {})
@@ -106,21 +110,28 @@ def main() -> int:
                 name = f"{kind}-{fmt}"
                 done = subprocess.run(
                     [sys.executable, __file__, "--one", name, "--source", str(source), "--out", f"{tmp}/{name}"],
-                    check=True, capture_output=True, text=True,
+                    check=True,
+                    capture_output=True,
+                    text=True,
                 )
                 results[name] = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"{count:,} profiles, {os.cpu_count()} cores")
     print(f"{'contender':<12} {'profiles/s':>12} {'MB/s out':>10} {'peak RSS MB':>12}")
     for name, r in results.items():
         r["profiles_per_s"] = count / r["seconds"]
-        print(f"{name:<12} {r['profiles_per_s']:>12,.0f} {r['bytes'] / 1e6 / r['seconds']:>10.1f} {r['peak_rss_mb']:>12.0f}")
-    ratios = {fmt: results[f"lib-{fmt}"]["profiles_per_s"] / results[f"naive-{fmt}"]["profiles_per_s"] for fmt in FORMATS}
+        mb_per_s = r["bytes"] / 1e6 / r["seconds"]
+        print(f"{name:<12} {r['profiles_per_s']:>12,.0f} {mb_per_s:>10.1f} {r['peak_rss_mb']:>12.0f}")
+    ratios = {
+        fmt: results[f"lib-{fmt}"]["profiles_per_s"] / results[f"naive-{fmt}"]["profiles_per_s"] for fmt in FORMATS
+    }
     for fmt, ratio in ratios.items():
         print(f"{fmt}: this library is {ratio:.1f}x the hand-written baseline")
     folder = HERE / "results"
     folder.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (folder / f"{stamp}.json").write_text(json.dumps({"profiles": count, "results": results, "ratios": ratios}, indent=2))
+    (folder / f"{stamp}.json").write_text(
+        json.dumps({"profiles": count, "results": results, "ratios": ratios}, indent=2)
+    )
     return 0
 
 

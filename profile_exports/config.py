@@ -50,7 +50,6 @@ RESERVED_PROPERTY_NAMES = (
     "all_identities",
 )
 FOLDER_LAYOUTS = ("root", "data_type", "run_date", "export_id", "custom")
-_FILE_EXTENSION = re.compile(r"\.[A-Za-z0-9.]+$")
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _EXPORT_ID = re.compile(r"[0-9]{1,20}")
 
@@ -166,7 +165,8 @@ class DestinationConfig:
         if self.file_name is None:
             return None
         # The reference lets users type the extension ("profiles-{{Date}}.csv.gz"); it is not doubled.
-        stem = _FILE_EXTENSION.sub("", self.file_name)
+        # Only the format's own extension is dropped: any other dot is refused by the template check.
+        stem = re.sub(rf"\.{re.escape(self.format)}(\.[A-Za-z0-9]{{1,8}})?$", "", self.file_name)
         return parse_template(stem, "destination.file_name")
 
 
@@ -195,9 +195,10 @@ class IdentifierConfig:
                 raise ConfigError(
                     field, "the system id is exported with identifiers.clevertap_id, not as an identifier"
                 )
-            if name in seen:
+            key = name.lower() if name.lower() in ("identity", "email", "phone") else name
+            if key in seen:
                 raise ConfigError(field, f"{name!r} is selected twice")
-            seen.add(name)
+            seen.add(key)
 
     def __attrs_post_init__(self) -> None:
         for flag in ("all_identities", "clevertap_id", "clevertap_ids"):
@@ -241,7 +242,7 @@ class PropertiesConfig:
             for i, name in enumerate(self.user):
                 if not isinstance(name, str) or not name:
                     raise ConfigError(f"properties.user[{i}]", "must be a property name")
-                if name in RESERVED_PROPERTY_NAMES:
+                if name in RESERVED_PROPERTY_NAMES or name.lower() == "identity":
                     raise ConfigError(
                         f"properties.user[{i}]",
                         f"{name!r} is exported through identifiers; it cannot also be a user property",
@@ -315,12 +316,6 @@ class ExportConfig:
             not isinstance(self.export_id, str) or not _EXPORT_ID.fullmatch(self.export_id)
         ):
             raise ConfigError("export_id", 'must be a numeric string such as "1761651721"')
-        names = self.identifiers.resolved
-        user = self.properties.user
-        if isinstance(user, tuple):
-            clash = [n for n in user if n == "Identity" and "Identity" in names]
-            if clash:
-                raise ConfigError("properties.user", "Identity is an identifier; it cannot be a user property")
 
     # -- building -------------------------------------------------------------------------------
 
@@ -372,13 +367,31 @@ def _reject_unknown(prefix: str, raw: Mapping[str, Any], known: tuple[str, ...])
             raise ConfigError(path, f"unknown setting{_hint(key, known)}; known settings: {', '.join(known)}")
 
 
+def _check_kinds(name: str, klass: type, raw: Mapping[str, Any]) -> None:
+    """Tables where tables belong and lists where lists belong, before converters see them."""
+    for a in attrs.fields(klass):
+        if a.name not in raw or raw[a.name] is None:
+            continue
+        value = raw[a.name]
+        if a.converter is _frozen_map and not isinstance(value, Mapping):
+            raise ConfigError(f"{name}.{a.name}", f"must be a table of name = value pairs, not {type(value).__name__}")
+        if a.converter in (_tuple, _str_or_tuple) and not isinstance(value, str | list | tuple):
+            raise ConfigError(f"{name}.{a.name}", f"must be a list of names, not {type(value).__name__}")
+
+
 def _build_section(name: str, klass: type, raw: Mapping[str, Any]) -> Any:
     if klass is SourceConfig:
-        # Keys other than the common ones are the source kind's own options, checked by that kind.
+        # Keys other than the common ones are the source kind's own options, checked by that kind;
+        # a near miss of a common key is surely a typo, not an option.
+        for key in raw:
+            close = difflib.get_close_matches(str(key), _SOURCE_KEYS, n=1, cutoff=0.75)
+            if key not in _SOURCE_KEYS and close:
+                raise ConfigError(f"source.{key}", f"unknown setting (did you mean {close[0]!r}?)")
         common = {k: raw[k] for k in _SOURCE_KEYS if k in raw}
         options = {k: v for k, v in raw.items() if k not in _SOURCE_KEYS}
         if "options" in options and isinstance(options["options"], Mapping):
             options = {**options.pop("options"), **options}
+        _check_kinds(name, klass, common)
         return SourceConfig(**common, options=options)
     known = tuple(a.name for a in attrs.fields(klass))
     _reject_unknown(name, raw, known)
@@ -386,7 +399,8 @@ def _build_section(name: str, klass: type, raw: Mapping[str, Any]) -> Any:
     for key in required:
         if key not in raw:
             raise ConfigError(f"{name}.{key}", "is required")
+    _check_kinds(name, klass, raw)
     try:
         return klass(**raw)
-    except TypeError as exc:  # e.g. a list where a table belongs, caught by converters
+    except TypeError as exc:  # a converter met a value of the wrong kind deeper inside
         raise ConfigError(name, f"has a value of the wrong kind: {exc}") from None

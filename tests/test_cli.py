@@ -141,7 +141,7 @@ def test_secrets_stay_out_of_reprs_and_messages(tmp_path: Path) -> None:
     )
     assert secret not in repr(config)
     assert secret not in repr(config.destination) and secret not in repr(config.source)
-    result = pe.export([{"profile_id": "p1"}], "memory://bucket/secret-test", format="csv",
-                       storage_options={"token": secret})
+    result = pe.export(
+        [{"profile_id": "p1"}], "memory://bucket/secret-test", format="csv", storage_options={"token": secret}
+    )
     assert secret not in repr(result) and secret not in result.summary()
-

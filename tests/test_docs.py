@@ -13,8 +13,14 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 def test_every_configuration_key_is_in_the_reference() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
-    for klass in (config.ExportConfig, config.SourceConfig, config.DestinationConfig, config.IdentifierConfig,
-                  config.PropertiesConfig, config.ScheduleConfig):
+    for klass in (
+        config.ExportConfig,
+        config.SourceConfig,
+        config.DestinationConfig,
+        config.IdentifierConfig,
+        config.PropertiesConfig,
+        config.ScheduleConfig,
+    ):
         for field in attrs.fields(klass):
             if field.name == "options":
                 continue  # the source kind's own keys

@@ -51,8 +51,7 @@ def db_path(tmp_path: Path) -> Path:
     con = sqlite3.connect(path)
     with con:
         con.execute(
-            "CREATE TABLE users ("
-            "id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER, score REAL, note TEXT)"
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER, score REAL, note TEXT)"
         )
         con.executemany(
             "INSERT INTO users VALUES (:id, :name, :age, :score, :note)",
@@ -62,9 +61,7 @@ def db_path(tmp_path: Path) -> Path:
         con.executemany(f'INSERT INTO "{ODD_TABLE.replace(chr(34), 2 * chr(34))}" VALUES (?, ?)', [(1, "a")])
         # A column without a declared type has no affinity: SQLite keeps 31 and '31x' as they are.
         con.execute("CREATE TABLE mixed (id INTEGER, v)")
-        con.executemany(
-            "INSERT INTO mixed VALUES (?, ?)", [(1, 31), (2, "31x"), (3, None), (4, 2.5), (5, "plain")]
-        )
+        con.executemany("INSERT INTO mixed VALUES (?, ?)", [(1, 31), (2, "31x"), (3, None), (4, 2.5), (5, "plain")])
     con.close()
     return path
 
@@ -99,9 +96,7 @@ def _check_users(batches: list[pa.RecordBatch]) -> None:
 
 
 def test_url_round_trip_and_reread(db_path: Path) -> None:
-    source = SqlSourceFactory()(
-        {"url": _url(db_path), "query": "SELECT * FROM users ORDER BY id"}, batch_size=BATCH
-    )
+    source = SqlSourceFactory()({"url": _url(db_path), "query": "SELECT * FROM users ORDER BY id"}, batch_size=BATCH)
     assert source.partitions() == [0]
     assert source.schema() is None
     assert source.reiterable is True
@@ -148,9 +143,7 @@ def test_passed_connection_is_never_closed(db_path: Path) -> None:
 def test_adbc_round_trip_and_reread(db_path: Path) -> None:
     conn = adbc_sqlite.connect(str(db_path))
     try:
-        source = SqlSourceFactory()(
-            {"connection": conn, "query": "SELECT * FROM users ORDER BY id"}, batch_size=BATCH
-        )
+        source = SqlSourceFactory()({"connection": conn, "query": "SELECT * FROM users ORDER BY id"}, batch_size=BATCH)
         assert source.describe() == "sql query on an ADBC SQLite connection"
         first = _read(source)
         _check_users(first)
@@ -269,9 +262,7 @@ def test_mixed_type_column_kept_as_text_and_counted(db_path: Path) -> None:
 
 
 def test_mixed_types_are_decided_per_batch(db_path: Path) -> None:
-    source = SqlSourceFactory()(
-        {"url": _url(db_path), "query": "SELECT v FROM mixed ORDER BY id"}, batch_size=2
-    )
+    source = SqlSourceFactory()({"url": _url(db_path), "query": "SELECT v FROM mixed ORDER BY id"}, batch_size=2)
     batches = _read(source)
     assert [b.column("v").to_pylist() for b in batches] == [["31", "31x"], [None, 2.5], ["plain"]]
     assert [b.schema.field("v").type for b in batches] == [pa.string(), pa.float64(), pa.string()]
@@ -325,8 +316,7 @@ def test_bad_sql_names_the_source_adbc(db_path: Path) -> None:
         # The connection survives the failed query.
         assert (
             sum(
-                b.num_rows
-                for b in SqlSourceFactory()({"connection": conn, "table": "users"}, batch_size=BATCH).read(0)
+                b.num_rows for b in SqlSourceFactory()({"connection": conn, "table": "users"}, batch_size=BATCH).read(0)
             )
             == N_ROWS
         )
@@ -422,9 +412,7 @@ def test_module_import_does_not_import_sqlalchemy() -> None:
         "assert 'sqlalchemy' not in sys.modules, sorted(m for m in sys.modules if 'sqlalchemy' in m)"
     )
     root = Path(sql_module.__file__).resolve().parents[2]
-    subprocess.run(
-        [sys.executable, "-c", code], check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)}
-    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
 
 
 def test_registers_through_the_hook() -> None:
