@@ -192,6 +192,8 @@ class Exporter:
                     hook.file_committed(run=info, file=committed)
                 files += part_files
                 stats.append(part_stats)
+            # A source may have turned mixed values to text itself (the SQL source does, per batch).
+            _add_counts(values_as_text, dict(getattr(source, "values_as_text", None) or {}))
             result = ExportResult(
                 export_id=export_id,
                 destination=sink.display_url,
