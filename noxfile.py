@@ -45,3 +45,12 @@ def docs(session: nox.Session) -> None:
     session.run(
         "pytest", "--doctest-glob=*.md", "docs", "--doctest-modules", "profile_exports", "-q", "-p", "no:cacheprovider"
     )
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The README's demo with only the core dependencies installed (catches a missing dependency)."""
+    session.install(".")
+    tmp = session.create_tmp()
+    session.chdir(tmp)
+    session.run("profile-exports", "demo", "--out", "demo-exports")

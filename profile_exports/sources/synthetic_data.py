@@ -159,8 +159,6 @@ _NULL_RATES: dict[str, float] = {
 
 # -- vocabularies ----------------------------------------------------------------------------------
 
-
-
 _CODE_BITS = 16  # precision of a "code": four of them share one random 64-bit word
 _CODE_RANGE = 1 << _CODE_BITS
 
@@ -183,7 +181,9 @@ def _scaled(code: np.ndarray, size: np.ndarray | int) -> np.ndarray:
 
 def _chance(code: np.ndarray, probability: np.ndarray | float) -> np.ndarray:
     """True with ``probability`` (a number or one per row)."""
-    return code < np.multiply(probability, _CODE_RANGE)
+    if isinstance(probability, float):  # an integer threshold keeps the comparison in integers
+        return code < round(probability * _CODE_RANGE)
+    return code < probability * _CODE_RANGE
 
 
 class _Vocab:
@@ -236,7 +236,8 @@ class _PickVocab(_Vocab):
         self._counts = _inverse_cdf_table(count_weights)
         starts, strides = np.meshgrid(np.arange(size), np.arange(1, size), indexing="ij")
         walks = starts[..., None] + strides[..., None] * np.arange(self.max_items)
-        self._walks = (walks % size).reshape(-1, self.max_items).astype(np.int32)
+        self._walks = (walks % size).reshape(-1, self.max_items).astype(np.uint8)
+        self._slots = np.arange(self.max_items, dtype=np.uint8)
 
     def picks(
         self, draws: _Draws, name: str, null_mask: np.ndarray | None = None
@@ -247,7 +248,7 @@ class _PickVocab(_Vocab):
         if null_mask is not None:
             counts[null_mask] = 0
         walks = self._walks[_scaled(codes[f"{name}/walk"], len(self._walks))]
-        return _offsets(counts), walks[np.arange(self.max_items) < counts[:, None]]
+        return _offsets(counts), walks[self._slots < counts[:, None]]
 
     def lists(self, draws: _Draws, name: str, null_mask: np.ndarray) -> pa.Array:
         offsets, picks = self.picks(draws, name, null_mask)
@@ -278,7 +279,11 @@ _EMAIL_SEPARATORS = _Vocab({".": 0.55, "_": 0.15, "": 0.30})
 # Every (first, separator, last) combination, precomputed: one ``take`` instead of a join per row.
 # Index: (first * len(_EMAIL_SEPARATORS) + separator) * len(_LAST_NAMES) + last.
 _FULL_NAMES = pa.array(
-    [f"{first} {last}" for first in _FIRST_NAMES.values.to_pylist() for last in _LAST_NAMES.values.to_pylist()]
+    [
+        f"{first} {last}"
+        for first in _FIRST_NAMES.values.to_pylist()
+        for last in _LAST_NAMES.values.to_pylist()
+    ]
 )
 _EMAIL_LOCAL_PARTS = pa.array(
     [
@@ -427,12 +432,11 @@ class _Draws:
 
     def codes(self, *names: str) -> dict[str, np.ndarray]:
         """One uniformly random 16-bit code per profile and name; four names share a stream."""
-        codes = {}
+        codes: dict[str, np.ndarray] = {}
         for first in range(0, len(names), 4):
             group = names[first : first + 4]
-            words = self.words("+".join(group))
-            for lane, name in enumerate(group):
-                codes[name] = (words >> np.uint64(_CODE_BITS * lane)).astype(np.uint16)
+            lanes = self.words("+".join(group)).astype("<u8", copy=False).view("<u2").reshape(-1, 4)
+            codes.update(zip(group, lanes.T, strict=False))
         return codes
 
     def nulls(self, rates: Mapping[str, float]) -> dict[str, np.ndarray]:
@@ -477,13 +481,14 @@ _CROCKFORD_BASE32 = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype=np.
 
 def _hex_chars(words: np.ndarray, digits: int = 16) -> np.ndarray:
     """(n, digits) ASCII matrix: the leading hex digits of each row of uint64s (n or (n, k))."""
-    big_endian_bytes = words.astype(">u8").view(np.uint8).reshape(len(words), -1)
+    bytes_per_row = 8 * (words.shape[1] if words.ndim == 2 else 1)
+    big_endian_bytes = words.astype(">u8").view(np.uint8).reshape(len(words), bytes_per_row)
     return _HEX_PAIRS[big_endian_bytes].view(np.uint8)[:, :digits]
 
 
 def _base32_chars(words: np.ndarray, digits: int) -> np.ndarray:
-    shifts = np.arange(59, 59 - 5 * digits, -5, dtype=np.uint64)
-    return _CROCKFORD_BASE32[(words[:, None] >> shifts) & np.uint64(0x1F)]
+    """(n, digits <= 8) ASCII matrix of random Crockford base-32 digits, one per byte of ``words``."""
+    return _CROCKFORD_BASE32[words.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8)[:, :digits] & 0x1F]
 
 
 def _digit_chars(words: Sequence[np.ndarray], digits: int) -> np.ndarray:
@@ -492,7 +497,7 @@ def _digit_chars(words: Sequence[np.ndarray], digits: int) -> np.ndarray:
     ``byte * 10 >> 8`` maps a byte to a digit without the integer division that formatting numbers
     would need (each digit is off uniform by at most 0.4 percentage points).
     """
-    random_bytes = np.stack(words, axis=1).view(np.uint8)[:, :digits]
+    random_bytes = np.stack(words, axis=1).astype("<u8", copy=False).view(np.uint8)[:, :digits]
     return ((random_bytes.astype(np.uint16) * 10 >> 8) + ord("0")).astype(np.uint8)
 
 
@@ -527,12 +532,14 @@ def _strings(
 
 def _validity(null_mask: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
     null_count = 0 if null_mask is None else int(np.count_nonzero(null_mask))
-    if null_count == 0:
+    if null_mask is None or null_count == 0:
         return None, 0
     return pa.py_buffer(np.packbits(~null_mask, bitorder="little")), null_count
 
 
-def _arrow(data: np.ndarray, type_: pa.DataType | None = None, null_mask: np.ndarray | None = None) -> pa.Array:
+def _arrow(
+    data: np.ndarray, type_: pa.DataType | None = None, null_mask: np.ndarray | None = None
+) -> pa.Array:
     """numpy -> Arrow without copying values; with a mask, ~20x faster than ``pa.array(mask=...)``."""
     type_ = type_ or pa.from_numpy_dtype(data.dtype)
     if pa.types.is_boolean(type_):
@@ -635,7 +642,8 @@ def _identity(draws: _Draws, numbers: np.ndarray) -> pa.Array:
     null_mask = _chance(codes["identity/null"], _NULL_RATES["identity"])
     counts = np.where(null_mask, 0, np.where(_chance(codes["identity/second"], 0.055), 2, 1))
     user_numbers = pa.array(numbers[counts > 0].astype(np.int64))
-    user_ids = pc.binary_join_element_wise("user_", pc.utf8_lpad(pc.cast(user_numbers, pa.string()), 6, "0"), "")
+    user_digits = pc.utf8_lpad(pc.cast(user_numbers, pa.string()), 6, "0")
+    user_ids = pc.binary_join_element_wise("user_", user_digits, "")
     legacy_words = draws.words("identity/legacy")[counts > 1]
     legacy_ids = _strings(_concat_chars(len(legacy_words), b"legacy-", _hex_chars(legacy_words, 10)))
     return _list_of_parts([user_ids, legacy_ids], counts, null_mask)
@@ -644,7 +652,8 @@ def _identity(draws: _Draws, numbers: np.ndarray) -> pa.Array:
 def _email(draws: _Draws, person: _Person) -> pa.Array:
     codes = draws.codes("email/null", "email/separator", "email/domain", "email/has_number", "email/number")
     separator = _EMAIL_SEPARATORS.sample(codes["email/separator"])
-    local_part = (person.first_name * len(_EMAIL_SEPARATORS) + separator) * len(_LAST_NAMES) + person.last_name
+    first_and_separator = person.first_name * len(_EMAIL_SEPARATORS) + separator
+    local_part = first_and_separator * len(_LAST_NAMES) + person.last_name  # see _EMAIL_LOCAL_PARTS
     number = np.where(_chance(codes["email/has_number"], 0.6), 1 + _scaled(codes["email/number"], 999), 0)
     domain = _EMAIL_DOMAINS.sample(codes["email/domain"])
     return pc.binary_join_element_wise(  # the null domains make the null emails
@@ -681,7 +690,8 @@ def _comm_prefs(draws: _Draws) -> pa.Array:
     opted_in = draws.codes(*_COMM_PREF_OPT_IN)
     nulls = draws.nulls(dict.fromkeys(_COMM_PREF_OPT_IN, _NULL_RATES["comm_prefs"]))
     children = [
-        _arrow(_chance(opted_in[name], rate), null_mask=nulls[name]) for name, rate in _COMM_PREF_OPT_IN.items()
+        _arrow(_chance(opted_in[name], rate), null_mask=nulls[name])
+        for name, rate in _COMM_PREF_OPT_IN.items()
     ]
     return pa.StructArray.from_arrays(children, fields=list(_COMM_PREF_FIELDS))
 
@@ -690,7 +700,8 @@ def _subscription_groups(draws: _Draws) -> pa.Array:
     offsets, groups = _SUBSCRIPTION_GROUPS.picks(draws, "subscription_groups")
     # A status code per (row, slot); the flattened map entries take theirs in slot order.
     slots = range(_SUBSCRIPTION_GROUPS.max_items)
-    status_codes = np.stack(list(draws.codes(*(f"subscription_groups/status/{i}" for i in slots)).values()), axis=1)
+    codes = draws.codes(*(f"subscription_groups/status/{slot}" for slot in slots))
+    status_codes = np.stack(list(codes.values()), axis=1)
     used = np.arange(len(slots)) < np.diff(offsets)[:, None]
     unsubscribed = ~_chance(status_codes[used], 0.8)
     return pa.MapArray.from_arrays(
@@ -731,12 +742,16 @@ def _properties(draws: _Draws, person: _Person) -> pa.Array:
         "Gender": _GENDERS.take(person.gender, nulls["Gender"]),
         "DOB": values("DOB", dob_seconds.astype(np.int64), _SECONDS_UTC),
         "Photo": _strings(
-            _concat_chars(count, b"https://img.example.com/avatars/", _hex_chars(draws.words("Photo")), b".jpg"),
+            _concat_chars(
+                count, b"https://img.example.com/avatars/", _hex_chars(draws.words("Photo")), b".jpg"
+            ),
             null_mask=nulls["Photo"],
         ),
         "Employed": values("Employed", _chance(codes["Employed"], np.where(age < 60, 0.72, 0.2)), pa.bool_()),
         "Education": pick("Education", _EDUCATION),
-        "Married": values("Married", _chance(codes["Married"], np.clip((age - 20) / 25, 0.05, 0.85)), pa.bool_()),
+        "Married": values(
+            "Married", _chance(codes["Married"], np.clip((age - 20) / 25, 0.05, 0.85)), pa.bool_()
+        ),
         "Age": values("Age", age.astype(np.int64), pa.int64()),
         "Location": _CITY_NAMES.take(person.city, nulls["Location"]),
         "Timezone": _take(_CITY_TIMEZONES, person.city, nulls["Timezone"]),
@@ -785,7 +800,9 @@ def _properties(draws: _Draws, person: _Person) -> pa.Array:
         "last_seen_platform": _PLATFORMS.take(last_seen, nulls["last_seen_platform"]),
         "kyc_verified": values("kyc_verified", _chance(codes["kyc_verified"], 0.6), pa.bool_()),
         "wallet_balance": values(
-            "wallet_balance", np.where(_chance(codes["wallet_balance/empty"], 0.35), 0.0, wallet), pa.float64()
+            "wallet_balance",
+            np.where(_chance(codes["wallet_balance/empty"], 0.35), 0.0, wallet),
+            pa.float64(),
         ),
         "Blood Group": pick("Blood Group", _BLOOD_GROUPS),
     }
