@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,6 +52,7 @@ CANONICAL_TARGETS = (*CORE_TYPES, *GROUPS)
 
 # Names a flat table may use for canonical fields without a mapping (our own output read back in).
 ALIASES = {
+    "Identity": IDENTITY,
     "clevertapId": PROFILE_ID,
     "clevertapIds": PROFILE_IDS,
     "subscriptionGroups": SUBSCRIPTION_GROUPS,
@@ -309,8 +311,10 @@ def _to_core_type(name: str, column: pa.Array, wanted: pa.DataType, where: str) 
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
             return column.cast(STRING_LIST)
         values = column.cast(pa.string())
-        offsets = pa.array(range(len(column) + 1), pa.int32())
-        return pa.ListArray.from_arrays(offsets, values, mask=pc.is_null(values))
+        valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
+        offsets = np.zeros(len(values) + 1, dtype=np.int32)
+        np.cumsum(valid, out=offsets[1:])
+        return pa.ListArray.from_arrays(pa.array(offsets), values.drop_null(), mask=pa.array(~valid))
     if wanted == GROUP_MAP and pa.types.is_struct(column.type):
         rows = column.to_pylist()
         return pa.array(

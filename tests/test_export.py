@@ -513,3 +513,22 @@ def test_result_describes_files_and_partitions(out: str) -> None:
     assert result.bytes == sum(os.path.getsize(f.url) for f in result.files)
     with pytest.raises(AttributeError):
         result.rows = 3  # type: ignore[misc]
+
+
+def test_flat_table_identity_email_and_phone_columns_feed_the_identifiers(out: str) -> None:
+    table = pa.table(
+        {
+            "profile_id": ["p1", "p2", "p3"],
+            "Identity": ["u1", None, None],
+            "Email": [None, "b@example.com", None],
+            "Phone": [None, None, "+15550000003"],
+        }
+    )
+    result = pe.export(
+        table, out, format="json", identifiers={"select": ["Identity", "Email", "Phone"], "all_identities": True}
+    )
+    rows = read_result(result)
+    assert [r["identity"] for r in rows] == ["u1", "b@example.com", "+15550000003"]
+    assert [r["all_identities"] for r in rows] == [["u1"], ["b@example.com"], ["+15550000003"]]
+    assert [r["Email"] for r in rows] == [None, "b@example.com", None]
+    assert "Identity" not in rows[0]

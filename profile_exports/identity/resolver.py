@@ -19,18 +19,35 @@ IDENTIFIER_COLUMNS = ("identity", "all_identities", "clevertapId", "clevertapIds
 _CORE_SOURCE = {"Identity": IDENTITY, "Email": EMAIL, "Phone": PHONE}
 
 
+def _identifier_column(batch: pa.RecordBatch, name: str) -> pa.Array | None:
+    """The column an identifier is read from.
+
+    Email and Phone are account identities and properties at once: the profile's own field first,
+    the property of that name where the field is missing (a flat table's ``Email`` column).
+    Any other name is a property, or a core field of that name (``email``).
+    """
+    names = batch.schema.names
+    if name == "Identity":
+        return batch.column(IDENTITY) if IDENTITY in names else None
+    candidates = [_CORE_SOURCE[name], property_column(name)] if name in _CORE_SOURCE else [property_column(name), name]
+    found = [batch.column(c) for c in candidates if c in names]
+    if not found:
+        return None
+    column = text_column(found[0])
+    for other in found[1:]:
+        column = pc.coalesce(column, text_column(other))
+    return column
+
+
 def _pairs(batch: pa.RecordBatch, name: str) -> tuple[np.ndarray, pa.Array]:
     """Row numbers and non-missing text values of one identifier."""
-    column_name = _CORE_SOURCE.get(name, property_column(name))
-    index = batch.schema.get_field_index(column_name)
-    if index < 0 and name not in _CORE_SOURCE:
-        # A custom identifier may also be a core field under its own name (``email``, ``phone``).
-        index = batch.schema.get_field_index(name)
-    if index < 0:
+    column = _identifier_column(batch, name)
+    if column is None:
         return np.empty(0, np.int64), pa.array([], pa.string())
-    column = batch.column(index)
     if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-        rows = pc.list_parent_indices(column).to_numpy().astype(np.int64)
+        # list_flatten skips null lists even when they own child slots; lengths of 0 match that.
+        lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
+        rows = np.repeat(np.arange(len(column), dtype=np.int64), lengths)
         values = text_column(pc.list_flatten(column))
     else:
         rows = np.arange(len(column), dtype=np.int64)

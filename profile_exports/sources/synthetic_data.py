@@ -95,8 +95,7 @@ _DEVICE_FIELDS = (
 )
 
 _COMM_PREF_FIELDS = tuple(
-    pa.field(name, pa.bool_())
-    for name in ("MSG-push", "MSG-push-all", "MSG-email", "MSG-sms", "MSG-whatsapp")
+    pa.field(name, pa.bool_()) for name in ("MSG-push", "MSG-push-all", "MSG-email", "MSG-sms", "MSG-whatsapp")
 )
 
 SYNTHETIC_SCHEMA: pa.Schema = pa.schema(
@@ -239,9 +238,7 @@ class _PickVocab(_Vocab):
         self._walks = (walks % size).reshape(-1, self.max_items).astype(np.uint8)
         self._slots = np.arange(self.max_items, dtype=np.uint8)
 
-    def picks(
-        self, draws: _Draws, name: str, null_mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def picks(self, draws: _Draws, name: str, null_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per row 0..max_items distinct indices (none for null rows), as (offsets, flat indices)."""
         codes = draws.codes(f"{name}/count", f"{name}/walk")
         counts = self._counts[codes[f"{name}/count"]]
@@ -263,27 +260,76 @@ def _ascii_slug(name: str) -> str:
 
 _GENDERS = _Vocab({"M": 0.48, "F": 0.48, "O": 0.04})
 _FIRST_NAMES_BY_GENDER = (  # same order as _GENDERS
-    ("Aarav", "Rohan", "Arjun", "James", "Liam", "Noah", "Lucas", "Mateus", "José", "Budi", "Omar",
-     "Lukas", "Haruto", "Kenji", "Louis", "Diego"),
-    ("Priya", "Ananya", "Meera", "Emma", "Olivia", "Sofia", "Ana", "María", "Siti", "Fatima",
-     "Aisha", "Lena", "Yui", "Chloé", "Zoë", "Camila"),
+    (
+        "Aarav",
+        "Rohan",
+        "Arjun",
+        "James",
+        "Liam",
+        "Noah",
+        "Lucas",
+        "Mateus",
+        "José",
+        "Budi",
+        "Omar",
+        "Lukas",
+        "Haruto",
+        "Kenji",
+        "Louis",
+        "Diego",
+    ),
+    (
+        "Priya",
+        "Ananya",
+        "Meera",
+        "Emma",
+        "Olivia",
+        "Sofia",
+        "Ana",
+        "María",
+        "Siti",
+        "Fatima",
+        "Aisha",
+        "Lena",
+        "Yui",
+        "Chloé",
+        "Zoë",
+        "Camila",
+    ),
     ("Alex", "Sam", "Kiran", "Robin", "Jordan", "Sasha"),
 )
 _FIRST_NAMES = _GroupedVocab(_FIRST_NAMES_BY_GENDER)
 _LAST_NAMES = _Vocab(
-    ("Sharma", "Patel", "Gupta", "Iyer", "Reddy", "Khan", "Smith", "Johnson", "O'Brien", "Silva",
-     "Santos", "Wijaya", "Al-Farsi", "Müller", "Schmidt", "Tanaka", "Satō", "Dubois", "García",
-     "Hernández", "Nguyen", "Kowalski")
+    (
+        "Sharma",
+        "Patel",
+        "Gupta",
+        "Iyer",
+        "Reddy",
+        "Khan",
+        "Smith",
+        "Johnson",
+        "O'Brien",
+        "Silva",
+        "Santos",
+        "Wijaya",
+        "Al-Farsi",
+        "Müller",
+        "Schmidt",
+        "Tanaka",
+        "Satō",
+        "Dubois",
+        "García",
+        "Hernández",
+        "Nguyen",
+        "Kowalski",
+    )
 )
 _EMAIL_SEPARATORS = _Vocab({".": 0.55, "_": 0.15, "": 0.30})
 # Every (first, separator, last) combination, precomputed: one ``take`` instead of a join per row.
 # Index: (first * len(_EMAIL_SEPARATORS) + separator) * len(_LAST_NAMES) + last.
 _FULL_NAMES = pa.array(
-    [
-        f"{first} {last}"
-        for first in _FIRST_NAMES.values.to_pylist()
-        for last in _LAST_NAMES.values.to_pylist()
-    ]
+    [f"{first} {last}" for first in _FIRST_NAMES.values.to_pylist() for last in _LAST_NAMES.values.to_pylist()]
 )
 _EMAIL_LOCAL_PARTS = pa.array(
     [
@@ -363,11 +409,9 @@ _OS_VERSIONS = _GroupedVocab(  # same order as _PLATFORMS
     )
 )
 _APP_VERSIONS = _Vocab(
-    {"6.1.0": 0.35, "6.0.2": 0.25, "6.0.0": 0.12, "5.12.4": 0.12, "5.11.0": 0.08, "5.9.1": 0.05,
-     "6.2.0-beta.1": 0.03}
+    {"6.1.0": 0.35, "6.0.2": 0.25, "6.0.0": 0.12, "5.12.4": 0.12, "5.11.0": 0.08, "5.9.1": 0.05, "6.2.0-beta.1": 0.03}
 )
-_COMM_PREF_OPT_IN = {"MSG-push": 0.75, "MSG-push-all": 0.5, "MSG-email": 0.6, "MSG-sms": 0.4,
-                     "MSG-whatsapp": 0.3}
+_COMM_PREF_OPT_IN = {"MSG-push": 0.75, "MSG-push-all": 0.5, "MSG-email": 0.6, "MSG-sms": 0.4, "MSG-whatsapp": 0.3}
 _MERGED_ID_COUNTS = _inverse_cdf_table((0.85, 0.10, 0.05))  # 0, 1 or 2 older ids per profile
 _SUBSCRIPTION_STATUS = _Vocab(("Subscribed", "Unsubscribed"))
 
@@ -376,8 +420,19 @@ _SUBSCRIPTION_GROUPS = _PickVocab(
     ("newsletter", "offers", "product_updates", "security", "events"), (0.25, 0.3, 0.3, 0.15)
 )
 _TAGS = _PickVocab(
-    ("early_adopter", "beta_tester", "high_value", "discount_seeker", "night_owl", "weekend_shopper",
-     "gamer", "traveller", "foodie", "parent", "student"),
+    (
+        "early_adopter",
+        "beta_tester",
+        "high_value",
+        "discount_seeker",
+        "night_owl",
+        "weekend_shopper",
+        "gamer",
+        "traveller",
+        "foodie",
+        "parent",
+        "student",
+    ),
     (0.3, 0.3, 0.2, 0.12, 0.08),
 )
 _NEWSLETTER_TOPICS = _PickVocab(
@@ -385,18 +440,37 @@ _NEWSLETTER_TOPICS = _PickVocab(
 )
 
 _EDUCATION = _Vocab(
-    {"High School": 0.25, "Bachelor's": 0.35, "Master's": 0.2, "PhD": 0.04, "Diploma": 0.12,
-     "Other": 0.04}
+    {"High School": 0.25, "Bachelor's": 0.35, "Master's": 0.2, "PhD": 0.04, "Diploma": 0.12, "Other": 0.04}
 )
 _CUSTOMER_TYPES = _Vocab({"Regular": 0.55, "New": 0.2, "VIP": 0.05, "Dormant": 0.15, "Wholesale": 0.05})
 _VIP = _CUSTOMER_TYPES.index("VIP")
 _FAVOURITE_GAMES = _Vocab(
-    ("Ludo ✨", "Échecs", "将棋", "Carrom", "Chess", "Teen Patti", "Rummy", "Candy Crush", "Fortnite",
-     "Minecraft", "Sudoku", "Mahjong 麻雀", "FIFA ⚽", "Scrabble")
+    (
+        "Ludo ✨",
+        "Échecs",
+        "将棋",
+        "Carrom",
+        "Chess",
+        "Teen Patti",
+        "Rummy",
+        "Candy Crush",
+        "Fortnite",
+        "Minecraft",
+        "Sudoku",
+        "Mahjong 麻雀",
+        "FIFA ⚽",
+        "Scrabble",
+    )
 )
 _SIGNUP_SOURCES = _Vocab(
-    {"organic": 0.35, "google_ads": 0.2, "facebook_ads": 0.15, "referral": 0.12, "instagram": 0.1,
-     "app_store_search": 0.08}
+    {
+        "organic": 0.35,
+        "google_ads": 0.2,
+        "facebook_ads": 0.15,
+        "referral": 0.12,
+        "instagram": 0.1,
+        "app_store_search": 0.08,
+    }
 )
 _MARKETING_SEGMENTS = _Vocab(
     ("Bargain Hunters", "Loyalists", "Window Shoppers", "Big Spenders", "At Risk", "Newcomers")
@@ -511,9 +585,7 @@ def _concat_chars(count: int, *parts: bytes | np.ndarray) -> np.ndarray:
     return chars
 
 
-def _strings(
-    chars: np.ndarray, lengths: np.ndarray | None = None, null_mask: np.ndarray | None = None
-) -> pa.Array:
+def _strings(chars: np.ndarray, lengths: np.ndarray | None = None, null_mask: np.ndarray | None = None) -> pa.Array:
     """A string array straight from an ASCII matrix: row ``i`` is ``chars[i, :lengths[i]]``.
 
     Handing Arrow the offsets and data buffers avoids creating one Python string per row.
@@ -537,9 +609,7 @@ def _validity(null_mask: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
     return pa.py_buffer(np.packbits(~null_mask, bitorder="little")), null_count
 
 
-def _arrow(
-    data: np.ndarray, type_: pa.DataType | None = None, null_mask: np.ndarray | None = None
-) -> pa.Array:
+def _arrow(data: np.ndarray, type_: pa.DataType | None = None, null_mask: np.ndarray | None = None) -> pa.Array:
     """numpy -> Arrow without copying values; with a mask, ~20x faster than ``pa.array(mask=...)``."""
     type_ = type_ or pa.from_numpy_dtype(data.dtype)
     if pa.types.is_boolean(type_):
@@ -603,9 +673,7 @@ class _Person:
 
     @classmethod
     def draw(cls, draws: _Draws) -> _Person:
-        codes = draws.codes(
-            "gender", "city", "platform", "customer_type", "first_name", "last_name", "app_opens/idle"
-        )
+        codes = draws.codes("gender", "city", "platform", "customer_type", "first_name", "last_name", "app_opens/idle")
         gender = _GENDERS.sample(codes["gender"])
         city = _CITY_NAMES.sample(codes["city"])
         idle = _chance(codes["app_opens/idle"], 0.15)
@@ -690,8 +758,7 @@ def _comm_prefs(draws: _Draws) -> pa.Array:
     opted_in = draws.codes(*_COMM_PREF_OPT_IN)
     nulls = draws.nulls(dict.fromkeys(_COMM_PREF_OPT_IN, _NULL_RATES["comm_prefs"]))
     children = [
-        _arrow(_chance(opted_in[name], rate), null_mask=nulls[name])
-        for name, rate in _COMM_PREF_OPT_IN.items()
+        _arrow(_chance(opted_in[name], rate), null_mask=nulls[name]) for name, rate in _COMM_PREF_OPT_IN.items()
     ]
     return pa.StructArray.from_arrays(children, fields=list(_COMM_PREF_FIELDS))
 
@@ -731,9 +798,7 @@ def _properties(draws: _Draws, person: _Person) -> pa.Array:
     purchase_age = np.minimum(draws.exponential("last_purchase_at", 21 * _DAY), 730 * _DAY)
     switched = _chance(codes["last_seen_platform/switched"], 0.15)
     last_seen = np.where(switched, _PLATFORMS.sample(codes["last_seen_platform"]), person.platform)
-    language = np.where(
-        _chance(codes["preferred_language"], 0.65), _COUNTRY_LANGUAGE[person.country], _ENGLISH
-    )
+    language = np.where(_chance(codes["preferred_language"], 0.65), _COUNTRY_LANGUAGE[person.country], _ENGLISH)
     wallet = np.round(draws.exponential("wallet_balance", 400.0), 2)
     opens = person.app_opens_30d
 
@@ -742,16 +807,12 @@ def _properties(draws: _Draws, person: _Person) -> pa.Array:
         "Gender": _GENDERS.take(person.gender, nulls["Gender"]),
         "DOB": values("DOB", dob_seconds.astype(np.int64), _SECONDS_UTC),
         "Photo": _strings(
-            _concat_chars(
-                count, b"https://img.example.com/avatars/", _hex_chars(draws.words("Photo")), b".jpg"
-            ),
+            _concat_chars(count, b"https://img.example.com/avatars/", _hex_chars(draws.words("Photo")), b".jpg"),
             null_mask=nulls["Photo"],
         ),
         "Employed": values("Employed", _chance(codes["Employed"], np.where(age < 60, 0.72, 0.2)), pa.bool_()),
         "Education": pick("Education", _EDUCATION),
-        "Married": values(
-            "Married", _chance(codes["Married"], np.clip((age - 20) / 25, 0.05, 0.85)), pa.bool_()
-        ),
+        "Married": values("Married", _chance(codes["Married"], np.clip((age - 20) / 25, 0.05, 0.85)), pa.bool_()),
         "Age": values("Age", age.astype(np.int64), pa.int64()),
         "Location": _CITY_NAMES.take(person.city, nulls["Location"]),
         "Timezone": _take(_CITY_TIMEZONES, person.city, nulls["Timezone"]),
