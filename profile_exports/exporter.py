@@ -274,7 +274,7 @@ class Exporter:
     ) -> tuple[list[CommittedFile], PartitionStats]:
         clock = time.perf_counter()
         rejected_before = plan.rejected_count
-        content_encoding = "gzip" if self.compression == "gzip" and self.writer.name != "parquet" else None
+        content_encoding = self.writer.content_encoding(self.compression)
 
         def new_file(part: int) -> Any:
             progress.update(files=1)

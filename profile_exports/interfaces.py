@@ -100,6 +100,10 @@ class Writer(Protocol):
         """The file extension without the leading dot, for example ``csv.gz``."""
         ...
 
+    def content_encoding(self, compression: str) -> str | None:
+        """The HTTP ``Content-Encoding`` of the files (``gzip`` for a gzip stream), or None."""
+        ...
+
     def open(
         self,
         *,

@@ -177,6 +177,9 @@ class TextWriter(abc.ABC):
     def extension(self, compression: str) -> str:
         return f"{self.suffix}.gz" if compression == "gzip" else self.suffix
 
+    def content_encoding(self, compression: str) -> str | None:
+        return "gzip" if compression == "gzip" else None
+
     @abc.abstractmethod
     def encoder(self, layout: OutputLayout, options: Mapping[str, Any]) -> TextEncoder:
         """The encoder for one partition's files."""

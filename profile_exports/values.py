@@ -1,6 +1,7 @@
 """How values become text, the same way in every text format.
 
-- text stays as it is; booleans are ``true``/``false``; integers and floats as Arrow prints them;
+- text stays as it is; booleans are ``true``/``false``; integers and floats as Arrow prints them,
+  non-finite floats as ``NaN``, ``Infinity``, ``-Infinity`` (JSON has no numbers for them);
 - timestamps are ISO 8601 (``2024-01-02T03:04:05Z``, with ``.ffffff`` when the column holds
   sub-second precision, without ``Z`` when the column has no time zone);
 - lists, structs and maps are compact JSON (maps as JSON objects).
@@ -8,11 +9,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def is_nested(t: pa.DataType) -> bool:
@@ -52,6 +57,8 @@ def python_values(column: pa.Array) -> list[Any]:
     """``to_pylist`` with maps as dicts (Arrow gives lists of pairs) and timestamps as text."""
     if _has_timestamp(column.type):
         column = _timestamps_to_text(column)
+    if pa.types.is_floating(column.type) and not pc.all(pc.fill_null(pc.is_finite(column), True)).as_py():
+        return [v if v is None or math.isfinite(v) else _NON_FINITE[str(v)] for v in column.to_pylist()]
     values = column.to_pylist()
     if pa.types.is_map(column.type):
         return [None if v is None else {k: json_ready(x) for k, x in v} for v in values]
@@ -101,4 +108,16 @@ def text_column(column: pa.Array) -> pa.Array:
         return timestamp_text(column)
     if is_nested(t):
         return json_text(column)
+    if pa.types.is_floating(t):
+        return float_text(column)
     return column.cast(pa.string())
+
+
+def float_text(column: pa.Array) -> pa.Array:
+    """Floats as Arrow prints them, with ``NaN``, ``Infinity`` and ``-Infinity`` for non-finite ones."""
+    text = column.cast(pa.string())
+    if pc.all(pc.fill_null(pc.is_finite(column), True)).as_py():
+        return text
+    text = pc.if_else(pc.is_nan(column), "NaN", text)
+    text = pc.if_else(pc.and_(pc.is_inf(column), pc.greater(column, 0)), "Infinity", text)
+    return pc.if_else(pc.and_(pc.is_inf(column), pc.less(column, 0)), "-Infinity", text)
