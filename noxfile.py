@@ -36,6 +36,7 @@ def bench(session: nox.Session) -> None:
     """Throughput and memory against baselines measured in the same run (pass --quick for a smoke run)."""
     session.install("-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/memory.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
