@@ -25,6 +25,7 @@ from .urls import protocol_of
 BUILTIN_PLUGINS = (
     "profile_exports.writers.csv",
     "profile_exports.writers.jsonl",
+    "profile_exports.writers.xml",
     "profile_exports.sinks.fsspec_sink",
     "profile_exports.sources.records",
     "profile_exports.sources.arrow",

@@ -25,7 +25,7 @@ def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in _open_text(path).splitlines() if line]
+    return [json.loads(line) for line in _open_text(path).split("\n") if line]
 
 
 def read_result(result: Any) -> list[dict[str, Any]]:
