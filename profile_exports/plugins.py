@@ -26,6 +26,7 @@ BUILTIN_PLUGINS = (
     "profile_exports.writers.csv",
     "profile_exports.writers.jsonl",
     "profile_exports.writers.xml",
+    "profile_exports.writers.parquet",
     "profile_exports.sinks.fsspec_sink",
     "profile_exports.sources.records",
     "profile_exports.sources.arrow",
