@@ -12,7 +12,7 @@ import gzip
 import io
 import json
 import math
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,8 @@ def decode(value: Any, type_: pa.DataType, *, text: bool) -> Any:
             return value
         parsed = datetime.fromisoformat(value)
         return parsed
+    if pa.types.is_date(type_):
+        return value if isinstance(value, date) else date.fromisoformat(value)
     if pa.types.is_list(type_) or pa.types.is_large_list(type_):
         items = json.loads(value) if isinstance(value, str) else value
         return [decode(v, type_.value_type, text=False) for v in items]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ RECORDS: list[dict[str, Any]] = [
             "premium": True,
             "tags": ["a", "b,c", 'quote"d'],
             "joined": datetime(2020, 5, 17, 8, 30, tzinfo=UTC),
+            "birthday": date(1989, 12, 10),
             "prefs": {"theme": "dark", "size": 3},
             "mixed": 31,
             "note": "line1\nline2\ttab",
@@ -154,6 +155,7 @@ def test_the_four_formats_agree_on_rows_columns_and_values(tmp_path: Path) -> No
         "premium",
         "tags",
         "joined",
+        "birthday",
         "prefs",
         "mixed",
         "note",
@@ -162,6 +164,7 @@ def test_the_four_formats_agree_on_rows_columns_and_values(tmp_path: Path) -> No
     schema = pq.read_schema(results["parquet"].files[0].url)
     assert str(schema.field("Years").type) == "int64"
     assert str(schema.field("joined").type) == "timestamp[us, tz=UTC]"
+    assert str(schema.field("birthday").type) == "date32[day]"
     assert str(schema.field("mixed").type) == "string"  # 31, "31x" and 2.5: kept as text, counted
     assert results["json"].values_as_text == {"mixed": 2}
     rows = decode_rows(read_rows(results["parquet"]), schema, "parquet")
