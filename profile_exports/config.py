@@ -128,6 +128,7 @@ class DestinationConfig:
     )
     max_file_mb: float = 100
     timezone: str = "UTC"
+    max_retries: int = attrs.field(default=5)
     storage_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -156,6 +157,11 @@ class DestinationConfig:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             raise ConfigError("destination.timezone", f"unknown time zone {self.timezone!r}; use e.g. 'UTC'") from None
+
+    @max_retries.validator
+    def _check_retries(self, attribute: Any, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+            raise ConfigError("destination.max_retries", f"must be a whole number from 0 to 20; got {value!r}")
 
     @property
     def max_file_bytes(self) -> int:

@@ -164,7 +164,9 @@ class Exporter:
         config = self.config
         export_id = config.export_id or str(int(started.timestamp()))
         namer = FileNamer(config, export_id, started)
-        sink = self._sink_factory(config.destination.url, config.destination.storage_options)
+        sink = self._sink_factory(
+            config.destination.url, config.destination.storage_options, max_retries=config.destination.max_retries
+        )
         info = RunInfo(
             export_id=export_id,
             account_id=config.account_id,

@@ -65,7 +65,9 @@ class SinkFactory(Protocol):
     name: str
     protocols: tuple[str, ...]
 
-    def __call__(self, url: str, options: Mapping[str, Any]) -> Sink: ...
+    def __call__(self, url: str, options: Mapping[str, Any], *, max_retries: int = 5) -> Sink:
+        """Open ``url``; ``options`` are the destination's ``storage_options`` (credentials: never echo them)."""
+        ...
 
 
 # -- writers -----------------------------------------------------------------------------------

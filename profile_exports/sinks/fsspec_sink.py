@@ -157,7 +157,7 @@ class FsspecSinkFactory:
     name = "fsspec"
     protocols = ("*",)
 
-    def __call__(self, url: str, options: Mapping[str, Any]) -> FsspecSink:
+    def __call__(self, url: str, options: Mapping[str, Any], *, max_retries: int = 5) -> FsspecSink:
         return FsspecSink(url, options)
 
 
