@@ -101,7 +101,7 @@ class SourceConfig:
     bad_records: Literal["fail", "skip"] = attrs.field(
         default="fail", validator=_validator("source.bad_records", ("fail", "skip"))
     )
-    batch_size: int = attrs.field(default=65_536)
+    batch_size: int = attrs.field(default=16_384)
 
     @mapping.validator
     def _check_mapping(self, attribute: Any, value: Mapping[str, str]) -> None:
