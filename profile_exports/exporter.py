@@ -28,6 +28,7 @@ from .naming import FileNamer
 from .plugins import Components, ExportsPluginManager, load_components
 from .progress import Progress
 from .results import CommittedFile, ExportResult, PartitionStats, RejectedRecord, RunInfo
+from .urls import redact_url
 from .values import python_values
 
 MAX_REJECTIONS_KEPT = 100  # the result lists this many rejected records; the count covers all
@@ -144,17 +145,12 @@ class Exporter:
             columns = [python_values(c) for c in projected.columns]
             out_rows += [dict(zip(layout.names, values, strict=True)) for values in zip(*columns, strict=True)]
         return Preview(
-            destination=self._display_url(),
+            destination=redact_url(self.config.destination.url),
             folder=namer.folder(partition),
             file_names=tuple(namer.file_name(partition, part, self.extension) for part in range(2)),
             columns=layout.names,
             rows=tuple(out_rows),
         )
-
-    def _display_url(self) -> str:
-        from .urls import redact_url
-
-        return redact_url(self.config.destination.url)
 
     # -- run -----------------------------------------------------------------------------------
 
