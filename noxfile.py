@@ -37,6 +37,7 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")  # the upload benchmark starts the same servers as the tests
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/memory.py", *session.posargs)
+    session.run("python", "benchmarks/incremental.py", *session.posargs)
     session.run("python", "benchmarks/upload.py", *session.posargs)
 
 

@@ -1,6 +1,7 @@
 """The ``profile-exports`` command: a thin shell over the library.
 
 Exit status: 0 on success, 2 for a configuration error (message on stderr), 1 for a failed run.
+The export center's commands (``exports ...``, ``run-due``, ``scheduler``) are in ``cli_center``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from . import cli_center
 from .api import preview as preview_config
 from .config import ExportConfig
 from .errors import ConfigError, ProfileExportsError
@@ -44,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", help="list registered formats, sinks and sources and their origin")
     plugins.add_argument("--json", action="store_true", help="print the list as JSON")
+
+    cli_center.add_commands(commands, cli_center.common_options())
     return parser
 
 
@@ -163,7 +167,15 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"demo": _demo, "run": _run, "preview": _preview, "plugins": _plugins}
+_COMMANDS = {
+    "demo": _demo,
+    "run": _run,
+    "preview": _preview,
+    "plugins": _plugins,
+    "exports": cli_center.exports_command,
+    "run-due": cli_center.run_due_command,
+    "scheduler": cli_center.scheduler_command,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

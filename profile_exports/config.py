@@ -349,6 +349,28 @@ class ExportConfig:
             sections[name] = _build_section(name, klass, value)
         return cls(**top, **sections)
 
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain settings (lists, tables, strings) that ``from_mapping`` turns back into this config.
+
+        Values are as given, credentials included: see ``secrets.withhold`` before storing them.
+        """
+        raw: dict[str, Any] = {"name": self.name, "account_id": self.account_id}
+        if self.export_id is not None:
+            raw["export_id"] = self.export_id
+        source = self.source
+        raw["source"] = {
+            "kind": source.kind,
+            **_plain(source.options),
+            "mapping": _plain(source.mapping),
+            "bad_records": source.bad_records,
+            "batch_size": source.batch_size,
+        }
+        for name in ("destination", "identifiers", "properties", "schedule"):
+            section = getattr(self, name)
+            raw[name] = {a.name: _plain(getattr(section, a.name)) for a in attrs.fields(type(section))}
+            raw[name] = {k: v for k, v in raw[name].items() if v is not None}
+        return raw
+
     @classmethod
     def from_file(cls, path: str | Path) -> ExportConfig:
         """Read a ``.toml`` or ``.json`` file (JSON with the same structure as the TOML)."""
@@ -364,6 +386,14 @@ class ExportConfig:
                 "", f"{path.name} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"
             ) from None
         return cls.from_mapping(raw)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _reject_unknown(prefix: str, raw: Mapping[str, Any], known: tuple[str, ...]) -> None:

@@ -50,3 +50,10 @@ class SinkError(ProfileExportsError):
 
 class ExportAborted(ProfileExportsError):
     """A run stopped before finishing; no file of it is visible under a final name but committed ones."""
+
+
+class ExportStopped(ExportAborted):
+    """A stop was requested while the run was going: the current file was finished, then the run ended.
+
+    The run wrote no manifest and advanced no state, so its files are not a complete run.
+    """

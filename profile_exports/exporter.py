@@ -5,6 +5,9 @@
    over the data (a one-shot source is spooled to local Arrow IPC files on the way, so memory
    stays bounded by the batch size).
 3. Stream each partition through the stages; each file is committed at its final name when done.
+   An incremental run passes every projected batch through a change filter first.
+4. Write the run manifest, the completion marker, last. (The export center commits the export's
+   state only after this returns.)
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,13 +25,16 @@ import pyarrow as pa
 
 from .canonical import PROPERTIES, Canonicalizer, Rejected, conform, group_of, merge_schemas
 from .config import ExportConfig
-from .errors import ConfigError
-from .layout import OutputLayout, build_layout, project
+from .errors import ConfigError, ExportStopped
+from .interfaces import ChangeFilter
+from .layout import OutputLayout, build_layout, evolve_layout, project
+from .manifest import Manifest, manifest_name
 from .naming import FileNamer
 from .plugins import Components, ExportsPluginManager, load_components
 from .progress import Progress
 from .results import CommittedFile, ExportResult, PartitionStats, RejectedRecord, RunInfo
-from .urls import redact_url
+from .secrets import expand_env
+from .urls import join, redact_url
 from .values import python_values
 
 MAX_REJECTIONS_KEPT = 100  # the result lists this many rejected records; the count covers all
@@ -51,6 +57,20 @@ class Preview:
         lines.append("rows:")
         lines += [f"  {row}" for row in self.rows]
         return "\n".join(lines)
+
+
+@attrs.frozen(kw_only=True)
+class RunContext:
+    """How a managed export's run differs from a one-off run (set by the export center)."""
+
+    export_id: str | None = None  # the registry's id (else config.export_id, else the start time)
+    run: int | None = None  # the run's number in the registry
+    mode: str = "full"  # "full" | "incremental" (recorded in the manifest)
+    base_run: int | None = None  # the run whose state ``changes`` compares against
+    columns: OutputLayout | None = None  # the export's stored columns, evolved by the schema policy
+    changes: ChangeFilter | None = None  # incremental: which rows to write
+    should_stop: Callable[[], bool] | None = None  # polled between batches
+    manifest: bool = True
 
 
 @attrs.define
@@ -105,7 +125,14 @@ class Exporter:
         return str(self.writer.extension(self.compression))
 
     def _open_source(self) -> Any:
-        return self._source_factory(self.config.source.options, batch_size=self.config.source.batch_size)
+        options = expand_env(self.config.source.options, "source")
+        return self._source_factory(options, batch_size=self.config.source.batch_size)
+
+    def open_sink(self) -> Any:
+        """The destination's sink (``"${NAME}"`` storage options read from the environment)."""
+        destination = self.config.destination
+        options = expand_env(destination.storage_options, "destination.storage_options")
+        return self._sink_factory(destination.url, options, max_retries=destination.max_retries)
 
     def _canonicalizer(self, partition: int, source: Any) -> Canonicalizer:
         return Canonicalizer(
@@ -154,15 +181,15 @@ class Exporter:
 
     # -- run -----------------------------------------------------------------------------------
 
-    def run(self, *, now: datetime | None = None) -> ExportResult:
+    def run(self, *, now: datetime | None = None, context: RunContext | None = None) -> ExportResult:
+        """Export once. Files are committed one by one, then the run manifest is written last."""
         started = _aware(now)
         clock = time.perf_counter()
         config = self.config
-        export_id = config.export_id or str(int(started.timestamp()))
+        context = context or RunContext()
+        export_id = context.export_id or config.export_id or str(int(started.timestamp()))
         namer = FileNamer(config, export_id, started)
-        sink = self._sink_factory(
-            config.destination.url, config.destination.storage_options, max_retries=config.destination.max_retries
-        )
+        sink = self.open_sink()
         info = RunInfo(
             export_id=export_id,
             account_id=config.account_id,
@@ -179,17 +206,28 @@ class Exporter:
             source = self._open_source()
             hook.export_started(run=info)
             plan = self._plan(source)
+            if context.columns is not None:
+                lock = config.properties.user == "all" and config.properties.schema == "lock"
+                plan.layout = evolve_layout(context.columns, plan.layout, lock=lock)
             files: list[CommittedFile] = []
             stats: list[PartitionStats] = []
             values_as_text = dict(plan.values_as_text)
             for partition in source.partitions():
                 part_files, part_stats = self._run_partition(
-                    source, partition, plan, sink, namer, values_as_text, progress
+                    source,
+                    partition,
+                    plan,
+                    sink,
+                    namer,
+                    values_as_text,
+                    progress,
+                    context,
+                    announce=lambda committed: hook.file_committed(run=info, file=committed),
                 )
-                for committed in part_files:
-                    hook.file_committed(run=info, file=committed)
                 files += part_files
                 stats.append(part_stats)
+                if context.changes is not None:
+                    context.changes.finish_partition(partition)
             # A source may have turned mixed values to text itself (the SQL source does, per batch).
             _add_counts(values_as_text, dict(getattr(source, "values_as_text", None) or {}))
             result = ExportResult(
@@ -206,7 +244,11 @@ class Exporter:
                 rejected=tuple(plan.rejected[:MAX_REJECTIONS_KEPT]),
                 rejected_count=plan.rejected_count,
                 values_as_text={_display_name(k): v for k, v in values_as_text.items()},
+                profiles_seen=sum(s.profiles_seen for s in stats),
+                layout=plan.layout,
             )
+            if context.manifest:
+                result = attrs.evolve(result, manifest=self._write_manifest(sink, namer, source, result, context))
         except BaseException as exc:
             hook.export_failed(run=info, error=exc)
             raise
@@ -217,6 +259,36 @@ class Exporter:
             sink.close()
         hook.export_finished(run=info, result=result)
         return result
+
+    def _write_manifest(
+        self, sink: Any, namer: FileNamer, source: Any, result: ExportResult, context: RunContext
+    ) -> CommittedFile:
+        partitions = source.partitions()
+        folder = namer.folder(min(partitions) if partitions else 0)
+        name = manifest_name(self.config.account_id, result.export_id, namer.timestamp)
+        manifest = Manifest(
+            export_id=result.export_id,
+            account_id=self.config.account_id,
+            name=self.config.name,
+            run=context.run,
+            mode=context.mode,
+            base_run=context.base_run,
+            started_at=result.started_at,
+            completed_at=datetime.now(UTC),
+            destination=result.destination,
+            format=result.format,
+            columns=result.columns,
+            files=result.files,
+            rows=result.rows,
+            profiles_seen=result.profiles_seen,
+        )
+        handle = sink.open(join(folder, name), content_type="application/json", content_encoding=None)
+        try:
+            handle.write(manifest.to_json())
+            return handle.commit()
+        except BaseException:
+            handle.abort()
+            raise
 
     def _plan(self, source: Any) -> _Plan:
         declared = _declared_schema(source, self._canonicalizer(0, source))
@@ -269,18 +341,24 @@ class Exporter:
         namer: FileNamer,
         values_as_text: dict[str, int],
         progress: Progress,
+        context: RunContext,
+        announce: Callable[[CommittedFile], None],
     ) -> tuple[list[CommittedFile], PartitionStats]:
         clock = time.perf_counter()
         rejected_before = plan.rejected_count
         content_encoding = self.writer.content_encoding(self.compression)
 
+        opened: list[_Announced] = []
+
         def new_file(part: int) -> Any:
             progress.update(files=1)
-            return sink.open(
+            handle = sink.open(
                 namer.key(partition, part, self.extension),
                 content_type=self.writer.content_type,
                 content_encoding=content_encoding,
             )
+            opened.append(_Announced(handle, partition, announce))
+            return opened[-1]
 
         writer = self.writer.open(
             layout=plan.layout,
@@ -289,27 +367,74 @@ class Exporter:
             new_file=new_file,
             options={"parquet_layout": self.config.destination.parquet_layout},
         )
-        rows = 0
+        rows = seen = 0
+        stopped = False
+        changes = context.changes
         try:
             for batch, text_counts in self._canonical_batches(source, partition, plan):
                 _add_counts(values_as_text, text_counts)
                 conformed = conform(batch, plan.schema, values_as_text)
-                writer.write(project(conformed, plan.layout, self.config))
-                rows += batch.num_rows
+                projected = project(conformed, plan.layout, self.config)
+                seen += projected.num_rows
+                if changes is not None:
+                    projected = changes.select(partition, conformed.column("profile_id"), projected)
+                writer.write(projected)
+                rows += projected.num_rows
                 progress.update(rows=batch.num_rows)
+                if context.should_stop is not None and context.should_stop():
+                    stopped = True  # finish the file in progress (close commits it), then end the run
+                    break
             files = writer.close()
         except BaseException:
             writer.abort()
             raise
+        if stopped:
+            raise ExportStopped(
+                f"stop requested: partition {partition} ended after {rows} rows; the file in progress was "
+                "finished, no manifest was written and the export's state was not advanced"
+            )
         files = [attrs.evolve(f, partition=partition) for f in files]
+        told = {handle.key for handle in opened if handle.announced}
+        for committed in files:  # files of a writer that commits without commit_file
+            if committed.key not in told:
+                announce(committed)
         return files, PartitionStats(
             instance_id=partition,
             rows=rows,
             files=len(files),
             bytes=sum(f.bytes for f in files),
             rejected=plan.rejected_count - rejected_before,
+            profiles_seen=seen,
             seconds=time.perf_counter() - clock,
         )
+
+
+class _Announced:
+    """A sink file that tells the ``file_committed`` hook the moment it is committed (``commit_file``)."""
+
+    def __init__(self, inner: Any, partition: int, announce: Callable[[CommittedFile], None]) -> None:
+        self._inner = inner
+        self._partition = partition
+        self._announce = announce
+        self.announced = False
+        self.key = inner.key
+
+    @property
+    def bytes_written(self) -> int:
+        return int(self._inner.bytes_written)
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._inner.write(data)
+
+    def commit(self) -> CommittedFile:
+        return self._inner.commit()
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def announce(self, committed: CommittedFile) -> None:
+        self.announced = True
+        self._announce(attrs.evolve(committed, partition=self._partition))
 
 
 def _display_name(column: str) -> str:

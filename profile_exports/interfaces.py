@@ -117,6 +117,21 @@ class Writer(Protocol):
     ) -> BatchWriter: ...
 
 
+# -- incremental runs ---------------------------------------------------------------------------
+
+
+class ChangeFilter(Protocol):
+    """Decides which profiles of a partition a run writes (incremental exports).
+
+    ``select`` sees every projected batch with the profile ids of its rows and returns the rows to
+    write; ``finish_partition`` is called once a partition's files are committed.
+    """
+
+    def select(self, partition: int, keys: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch: ...
+
+    def finish_partition(self, partition: int) -> None: ...
+
+
 # -- sources -----------------------------------------------------------------------------------
 
 RawBatch = "pa.RecordBatch | list[dict[str, Any]]"

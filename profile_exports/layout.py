@@ -22,6 +22,7 @@ from .canonical import (
     PROPERTIES,
     SUBSCRIPTION_GROUPS,
     group_of,
+    merge_types,
     property_column,
 )
 from .config import RESERVED_PROPERTY_NAMES, SUBSCRIPTION_GROUPS_NAME, ExportConfig
@@ -168,3 +169,57 @@ def _column(batch: pa.RecordBatch, name: str, type_: pa.DataType, n: int) -> pa.
         return pa.nulls(n, type_)
     column = batch.column(index)
     return column if column.type == type_ else column.cast(type_)
+
+
+# -- the stored column list of an export (schema policy across runs) ---------------------------------
+
+_GROUP_KEY = b"profile_exports.group"
+_SOURCE_KEY = b"profile_exports.source"
+
+
+def layout_to_bytes(layout: OutputLayout) -> bytes:
+    """The layout as a serialized Arrow schema: names, exact types, groups and sources."""
+    fields = [
+        pa.field(c.name, c.type, metadata={_GROUP_KEY: c.group.encode(), _SOURCE_KEY: c.source.encode()})
+        for c in layout.columns
+    ]
+    return bytes(pa.schema(fields).serialize().to_pybytes())
+
+
+def layout_from_bytes(data: bytes) -> OutputLayout:
+    schema = pa.ipc.read_schema(pa.py_buffer(data))
+    return OutputLayout(
+        tuple(
+            OutputColumn(
+                f.name, (f.metadata or {})[_GROUP_KEY].decode(), (f.metadata or {})[_SOURCE_KEY].decode(), f.type
+            )
+            for f in schema
+        )
+    )
+
+
+def evolve_layout(stored: OutputLayout, current: OutputLayout, *, lock: bool) -> OutputLayout:
+    """The columns of a later run of an export whose earlier runs had ``stored``.
+
+    Stored columns keep their places (a property gone from the data keeps its column, empty); with
+    ``lock`` nothing is added, otherwise columns new in ``current`` are appended at the end. A column
+    whose values changed type takes the type that holds both (text for incompatible kinds).
+    """
+    now = {c.name: c for c in current.columns}
+    kept = []
+    for column in stored.columns:
+        fresh = now.get(column.name)
+        if fresh is not None and fresh.type != column.type and column.group not in (IDENTITY_GROUP, IDENTIFIERS_GROUP):
+            column = attrs.evolve(column, type=_merged(column.type, fresh.type))
+        kept.append(column)
+    if not lock:
+        names = {c.name for c in stored.columns}
+        kept += [c for c in current.columns if c.name not in names]
+    return OutputLayout(tuple(kept))
+
+
+def _merged(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    if pa.types.is_struct(a) and pa.types.is_struct(b):  # device: its fields are fixed by the config
+        children = {f.name: f.type for f in b}
+        return pa.struct([(f.name, _merged(f.type, children.get(f.name, f.type))) for f in a])
+    return merge_types(a, b)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from .layout import OutputLayout
 
 
 @attrs.frozen(kw_only=True)
@@ -21,6 +25,19 @@ class CommittedFile:
     part: int = 0
 
 
+def commit_file(file: Any, *, rows: int, part: int) -> CommittedFile:
+    """Commit a writer's file and describe it whole (rows, part).
+
+    Writers call this rather than ``file.commit()`` so the run hears of each file the moment it is
+    visible (the ``file_committed`` hook); a writer that does not is announced when it closes.
+    """
+    committed = attrs.evolve(file.commit(), rows=rows, part=part)
+    announce = getattr(file, "announce", None)
+    if callable(announce):
+        announce(committed)
+    return committed
+
+
 @attrs.frozen(kw_only=True)
 class PartitionStats:
     instance_id: int
@@ -29,6 +46,7 @@ class PartitionStats:
     bytes: int
     rejected: int
     seconds: float
+    profiles_seen: int = 0  # read from the source; an incremental run writes only the changed ones
 
 
 @attrs.frozen(kw_only=True)
@@ -69,6 +87,14 @@ class ExportResult:
     rejected: tuple[RejectedRecord, ...] = ()
     rejected_count: int = 0
     values_as_text: Mapping[str, int] = attrs.field(factory=dict)
+    profiles_seen: int = 0
+    manifest: CommittedFile | None = None  # the run's completion marker
+    layout: OutputLayout | None = attrs.field(default=None, repr=False, eq=False)  # columns with their types
+
+    @property
+    def committed(self) -> tuple[CommittedFile, ...]:
+        """Every object the run made visible: its files, then its manifest."""
+        return self.files + ((self.manifest,) if self.manifest is not None else ())
 
     @property
     def urls(self) -> tuple[str, ...]:

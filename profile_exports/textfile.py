@@ -15,13 +15,12 @@ import abc
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import attrs
 import pyarrow as pa
 from isal import isal_zlib
 
 from .interfaces import NewFile, SinkFile
 from .layout import OutputLayout
-from .results import CommittedFile
+from .results import CommittedFile, commit_file
 
 _GZIP_WBITS = 31  # zlib's "gzip container" window bits
 _GZIP_LEVEL = 1  # ISA-L level 1: about the ratio of zlib -6 at many times the speed
@@ -160,8 +159,7 @@ class TextFileWriter:
             self._feed(self._footer, 0)
         if self._gzip:
             self._file.write(self._compressor.flush())
-        committed = self._file.commit()
-        self._committed.append(attrs.evolve(committed, rows=self._rows, part=self._part))
+        self._committed.append(commit_file(self._file, rows=self._rows, part=self._part))
         self._file = None
         self._part += 1
 

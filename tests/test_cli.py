@@ -24,8 +24,8 @@ def test_demo_writes_csv_and_json_and_prints_where_and_a_preview(
     out = tmp_path / "exports"
     assert cli.main(["demo", "--out", str(out), "--count", "300"]) == 0
     printed = capsys.readouterr().out
-    (csv_file,) = (out / "csv").iterdir()
-    (json_file,) = (out / "json").iterdir()
+    (csv_file,) = (out / "csv").glob("*.csv.gz")
+    (json_file,) = (out / "json").glob("*.json.gz")
     assert str(csv_file) in printed and str(json_file) in printed
     assert "columns:" in printed and "identity, all_identities, clevertapId" in printed
     header, rows = read_csv(csv_file)

@@ -218,8 +218,13 @@ def _records(count: int = 30, *, noisy: bool = False) -> list[dict[str, Any]]:
     ]
 
 
-def _files(root: Path) -> list[str]:
+def _all_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def _files(root: Path) -> list[str]:
+    """Data files: everything but run manifests."""
+    return [f for f in _all_files(root) if not f.endswith("-manifest.json")]
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -254,7 +259,9 @@ def test_a_run_writes_where_the_layout_says(tmp_path: Path, settings: dict[str, 
     records = _records()
     result = _export(tmp_path, records, **settings)
     expected = f"{folder}{ACCOUNT}-{EXPORT_ID}-{LATE_TS}-0-00000.csv.gz"
-    assert _files(tmp_path) == [expected]
+    manifest = f"{folder}{ACCOUNT}-{EXPORT_ID}-{LATE_TS}-manifest.json"
+    assert _all_files(tmp_path) == sorted([expected, manifest])
+    assert result.manifest is not None and result.manifest.key == manifest
     assert [f.key for f in result.files] == [expected]
     assert Path(result.files[0].url).resolve() == (tmp_path / expected).resolve()
     assert [row["identity"] for row in _rows(tmp_path / expected)] == [r["identity"] for r in records]

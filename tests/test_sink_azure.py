@@ -116,7 +116,7 @@ def test_every_format_round_trips_through_azurite(
     assert [f.key for f in remote.files] == [f.key for f in local.files]
     assert remote.rows == local.rows == 400
     assert [f.sha256 for f in remote.files] == [f.sha256 for f in local.files]
-    assert _blob_names(service, container) == sorted(f"exports/daily/{f.key}" for f in remote.files)
+    assert _blob_names(service, container) == sorted(f"exports/daily/{f.key}" for f in remote.committed)
 
     downloads = tmp_path / "downloads"
     downloads.mkdir()
@@ -302,7 +302,7 @@ def test_sas_with_write_and_delete_works(azurite: Azurite, container: str, servi
     )
     result = _export(f"az://{container}/sas", options={"account_url": azurite.endpoint, "sas_token": "?" + sas})
     assert result.rows == 400
-    assert _blob_names(service, container) == sorted(f"sas/{f.key}" for f in result.files)
+    assert _blob_names(service, container) == sorted(f"sas/{f.key}" for f in result.committed)
 
 
 def test_unreachable_account_names_the_network(container: str) -> None:
@@ -326,7 +326,7 @@ def test_connection_string_from_environment(
 ) -> None:
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
     result = _export(f"az://{container}/env", format="json")
-    assert _blob_names(service, container) == sorted(f"env/{f.key}" for f in result.files)
+    assert _blob_names(service, container) == sorted(f"env/{f.key}" for f in result.committed)
 
 
 def test_no_account_configured(monkeypatch: pytest.MonkeyPatch) -> None:

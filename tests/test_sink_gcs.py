@@ -159,7 +159,7 @@ def test_every_format_lands_in_gcs_with_the_same_rows_as_a_local_export(
     assert remote.destination == f"gs://{bucket}/exports/daily"
     assert [f.key for f in remote.files] == [f.key for f in local.files]
     assert remote.rows == local.rows == 400
-    names = [f"exports/daily/{f.key}" for f in remote.files]
+    names = [f"exports/daily/{f.key}" for f in remote.committed]
     assert _names(client, bucket) == sorted(names)  # the probe object is gone, nothing else is there
     remote_rows: list[dict[str, Any]] = []
     local_rows: list[dict[str, Any]] = []
@@ -349,8 +349,7 @@ def test_the_emulator_variable_alone_is_enough(
 ) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_endpoint)
     result = pe.export([{"profile_id": "p1", "Name": "Ada"}], f"gcs://{bucket}/env", plugins=PLUGINS, format="json")
-    (committed,) = result.files
-    assert _names(client, bucket) == [f"env/{committed.key}"]
+    assert _names(client, bucket) == sorted(f"env/{f.key}" for f in result.committed)
 
 
 def test_an_unreachable_endpoint_is_retried_then_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -488,7 +487,7 @@ def test_503s_and_dropped_connections_are_retried_and_objects_are_intact(
     )
     assert proxy.faults == {"503": 3, "drop": 3}
     assert len([r for r in proxy.requests if r[2] is None and r[0] == "PUT"]) > 4  # chunks went through
-    assert sorted(b.name for b in direct.list_blobs("retried")) == sorted(f"p/{f.key}" for f in remote.files)
+    assert sorted(b.name for b in direct.list_blobs("retried")) == sorted(f"p/{f.key}" for f in remote.committed)
     for committed, local_file in zip(remote.files, local.files, strict=True):
         data = direct.bucket("retried").blob(f"p/{committed.key}").download_as_bytes()
         assert data == Path(local_file.url).read_bytes()

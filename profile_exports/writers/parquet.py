@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from ..hookspecs import hookimpl
 from ..interfaces import NewFile, SinkFile
 from ..layout import GROUP_ORDER, OutputLayout
-from ..results import CommittedFile
+from ..results import CommittedFile, commit_file
 
 CODECS: dict[str, str | None] = {"none": None, "snappy": "snappy", "zstd": "zstd", "gzip": "gzip"}
 # Arrow's gzip default is level 9: on profile data 7x slower than level 1 for 6% smaller files. Like
@@ -480,8 +480,7 @@ class ParquetFileWriter:
         if self._groups:  # the real footer corrects the estimate of what a row group adds to it
             footer = self._file.bytes_written - before - _FILE_TRAILER - self._footer_base
             self._footer_per_group = max(self._footer_per_group, footer // self._groups)
-        committed = self._file.commit()
-        self._committed.append(attrs.evolve(committed, rows=self._rows, part=self._part))
+        self._committed.append(commit_file(self._file, rows=self._rows, part=self._part))
         self._file = self._stream = self._parquet = None
         self._part += 1
 

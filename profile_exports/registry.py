@@ -1,0 +1,495 @@
+"""The export registry: exports, their status and run history, in one SQLite file.
+
+Statuses follow the reference product: an export is Pending until its run starts, Running while
+it runs, then Done (one-time) or Pending again (recurring, waiting for its next slot); Failed when
+its last run failed; Stopped when stopped by hand, after which it never runs again.
+
+One export never runs twice at once, even from two processes: a run holds an exclusive ``flock``
+on ``locks/<export-id>.lock`` beside the database for its whole life and claims the export's row
+in a write transaction. The operating system drops the ``flock`` when the process dies however it
+dies, so a row claimed by a dead process is recognised (the lock file can be locked again) and its
+run is recorded as Failed the next time anyone looks.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import ConfigError, ProfileExportsError
+
+try:  # the registry's cross-process lock; every POSIX system has flock
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+PENDING, RUNNING, STOPPED, DONE, FAILED = "Pending", "Running", "Stopped", "Done", "Failed"
+STATUSES = (PENDING, RUNNING, STOPPED, DONE, FAILED)
+RUN_STATUSES = (RUNNING, DONE, FAILED, STOPPED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS exports (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    sink TEXT NOT NULL,
+    data_type TEXT NOT NULL,
+    format TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    frequency TEXT NOT NULL,
+    every_hours INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    withheld TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    next_run_at TEXT,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    columns BLOB,
+    committed_run INTEGER,
+    lock_token TEXT,
+    lock_pid INTEGER,
+    lock_host TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    export_id TEXT NOT NULL REFERENCES exports(id),
+    run INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    rows INTEGER,
+    files INTEGER,
+    bytes INTEGER,
+    profiles_seen INTEGER,
+    manifest TEXT,
+    error TEXT,
+    PRIMARY KEY (export_id, run)
+);
+"""
+
+
+class ExportNotFound(ConfigError):
+    def __init__(self, export_id: str) -> None:
+        super().__init__(
+            "export_id", f"no export {export_id!r} in the registry; `profile-exports exports list` shows them"
+        )
+
+
+class ExportBusy(ProfileExportsError):
+    """The export is running in another process (or thread) right now."""
+
+
+class ExportNotRunnable(ProfileExportsError):
+    """The export's status forbids a run (it was stopped)."""
+
+
+@attrs.frozen(kw_only=True)
+class RunRecord:
+    export_id: str
+    run: int
+    status: str
+    mode: str
+    trigger: str  # "schedule" | "manual"
+    started_at: datetime
+    ended_at: datetime | None
+    rows: int | None
+    files: int | None
+    bytes: int | None
+    profiles_seen: int | None
+    manifest: str | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in attrs.asdict(self).items()}
+
+
+@attrs.frozen(kw_only=True)
+class ExportRecord:
+    id: str
+    name: str
+    account_id: str
+    sink: str
+    data_type: str
+    format: str
+    destination: str  # redacted
+    frequency: str
+    every_hours: int
+    mode: str
+    status: str
+    created_at: datetime
+    next_run_at: datetime | None
+    settings: dict[str, Any] = attrs.field(repr=False)  # credentials withheld
+    withheld: tuple[str, ...] = ()
+    committed_run: int | None = None
+    columns: bytes | None = attrs.field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self, filter=lambda a, v: a.name not in ("columns",))
+        data["withheld"] = list(self.withheld)
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    """UTC in one fixed format, so SQL compares times as text correctly."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00") if value is not None else None
+
+
+class Registry:
+    """Exports and runs in ``<home>/registry.sqlite3``; locks in ``<home>/locks/``."""
+
+    def __init__(self, home: str | os.PathLike[str]) -> None:
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "locks").mkdir(exist_ok=True)
+        self.path = self.home / "registry.sqlite3"
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front, so read-then-write decisions cannot interleave."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- exports -----------------------------------------------------------------------------------
+
+    def add(
+        self,
+        *,
+        export_id: str | None,
+        name: str,
+        account_id: str,
+        sink: str,
+        format: str,
+        destination: str,
+        frequency: str,
+        every_hours: int,
+        mode: str,
+        settings: dict[str, Any],
+        withheld: Sequence[str],
+        now: datetime,
+    ) -> ExportRecord:
+        with self._write() as db:
+            if export_id is None:
+                taken = {r[0] for r in db.execute("SELECT id FROM exports")}
+                number = int(now.timestamp())
+                while str(number) in taken:
+                    number += 1
+                export_id = str(number)
+            elif db.execute("SELECT 1 FROM exports WHERE id = ?", (export_id,)).fetchone():
+                raise ConfigError(
+                    "export_id", f"export {export_id} already exists; leave export_id out to get a new one"
+                )
+            settings = {**settings, "export_id": export_id}
+            db.execute(
+                "INSERT INTO exports (id, name, account_id, sink, data_type, format, destination, frequency, "
+                "every_hours, mode, settings, withheld, status, created_at, next_run_at) "
+                "VALUES (?, ?, ?, ?, 'profile', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    export_id,
+                    name,
+                    account_id,
+                    sink,
+                    format,
+                    destination,
+                    frequency,
+                    every_hours,
+                    mode,
+                    json.dumps(settings),
+                    json.dumps(list(withheld)),
+                    PENDING,
+                    _iso(now),
+                    _iso(now),  # a one-time export runs at once; a recurring one's first run is now too
+                ),
+            )
+        return self.get(export_id)
+
+    def get(self, export_id: str) -> ExportRecord:
+        self.reap()
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM exports WHERE id = ?", (export_id,)).fetchone()
+        if row is None:
+            raise ExportNotFound(export_id)
+        return _export(row)
+
+    def list(
+        self,
+        *,
+        sink: str | None = None,
+        data_type: str | None = None,
+        status: str | None = None,
+        frequency: str | None = None,
+        search: str | None = None,
+    ) -> builtins.list[ExportRecord]:
+        """Exports, oldest first, filtered; ``search`` matches the id exactly or part of the name."""
+        self.reap()
+        clauses, values = [], []
+        for column, value in (("sink", sink), ("data_type", data_type), ("status", status), ("frequency", frequency)):
+            if value is not None:
+                clauses.append(f"lower({column}) = lower(?)")
+                values.append(value)
+        if search:
+            clauses.append("(id = ? OR lower(name) LIKE lower(?))")
+            values += [search, f"%{search}%"]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._connect() as db:
+            rows = db.execute(f"SELECT * FROM exports {where} ORDER BY created_at, id", values).fetchall()
+        return [_export(r) for r in rows]
+
+    def runs(self, export_id: str) -> builtins.list[RunRecord]:
+        self.get(export_id)
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE export_id = ? ORDER BY run", (export_id,)).fetchall()
+        return [_run(r) for r in rows]
+
+    def due(self, now: datetime) -> builtins.list[ExportRecord]:
+        self.reap()
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM exports WHERE status IN (?, ?) AND next_run_at IS NOT NULL AND next_run_at <= ? "
+                "ORDER BY next_run_at, id",
+                (PENDING, FAILED, _iso(now)),
+            ).fetchall()
+        return [_export(r) for r in rows]
+
+    def stop(self, export_id: str) -> ExportRecord:
+        """Stopped for good; a run in progress sees the request and ends after its current file."""
+        self.get(export_id)
+        with self._write() as db:
+            db.execute(
+                "UPDATE exports SET status = ?, next_run_at = NULL, "
+                "stop_requested = CASE WHEN lock_token IS NULL THEN 0 ELSE 1 END WHERE id = ?",
+                (STOPPED, export_id),
+            )
+        return self.get(export_id)
+
+    def stop_requested(self, export_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT stop_requested, status FROM exports WHERE id = ?", (export_id,)).fetchone()
+        return bool(row and (row["stop_requested"] or row["status"] == STOPPED))
+
+    # -- runs ----------------------------------------------------------------------------------------
+
+    def claim(self, export_id: str, *, mode: str, trigger: str, now: datetime) -> Claim:
+        """Start a run: take the export's lock and record the run as Running."""
+        lock = _FileLock(self.home / "locks" / f"{export_id}.lock")
+        if not lock.acquire():
+            raise ExportBusy(f"export {export_id} is running in another process; wait for it or stop it")
+        try:
+            self.reap()
+            token = uuid.uuid4().hex
+            with self._write() as db:
+                row = db.execute("SELECT * FROM exports WHERE id = ?", (export_id,)).fetchone()
+                if row is None:
+                    raise ExportNotFound(export_id)
+                if row["status"] == STOPPED:
+                    raise ExportNotRunnable(f"export {export_id} was stopped and never runs again; create a new one")
+                if row["lock_token"] is not None:  # we hold the lock, so its last holder died mid-run
+                    _record_dead_run(db, row)
+                (last,) = db.execute(
+                    "SELECT COALESCE(MAX(run), 0) FROM runs WHERE export_id = ?", (export_id,)
+                ).fetchone()
+                run = int(last) + 1
+                db.execute(
+                    "UPDATE exports SET status = ?, lock_token = ?, lock_pid = ?, lock_host = ?, stop_requested = 0 "
+                    "WHERE id = ?",
+                    (RUNNING, token, os.getpid(), socket.gethostname(), export_id),
+                )
+                db.execute(
+                    "INSERT INTO runs (export_id, run, status, mode, trigger, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (export_id, run, RUNNING, mode, trigger, _iso(now)),
+                )
+            return Claim(self, lock, export_id, run, token, _export(row))
+        except BaseException:
+            lock.release()
+            raise
+
+    def reap(self) -> None:
+        """Record runs whose process died (killed, crashed, power lost) as Failed."""
+        with self._connect() as db:
+            held = db.execute("SELECT id, lock_pid, lock_host FROM exports WHERE lock_token IS NOT NULL").fetchall()
+        for row in held:
+            lock = _FileLock(self.home / "locks" / f"{row['id']}.lock")
+            if not lock.acquire():
+                continue  # its process is alive and running it
+            try:
+                with self._write() as db:
+                    still = db.execute("SELECT * FROM exports WHERE id = ?", (row["id"],)).fetchone()
+                    if still is not None and still["lock_token"] is not None:
+                        _record_dead_run(db, still)
+            finally:
+                lock.release()
+
+
+def _record_dead_run(db: sqlite3.Connection, row: sqlite3.Row) -> None:
+    error = (
+        f"the run's process (pid {row['lock_pid']} on {row['lock_host']}) ended without finishing "
+        "(killed or crashed); no part of it counts as a complete run, and the next run exports every change "
+        "since the last committed run"
+    )
+    db.execute(
+        "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE export_id = ? AND status = ?",
+        (FAILED, _iso(datetime.now(UTC)), error, row["id"], RUNNING),
+    )
+    status = STOPPED if row["status"] == STOPPED else FAILED
+    db.execute(
+        "UPDATE exports SET status = ?, lock_token = NULL, lock_pid = NULL, lock_host = NULL, "
+        "stop_requested = 0 WHERE id = ?",
+        (status, row["id"]),
+    )
+
+
+class Claim:
+    """A run in progress: holds the export's lock until ``finish``."""
+
+    def __init__(
+        self, registry: Registry, lock: _FileLock, export_id: str, run: int, token: str, export: ExportRecord
+    ) -> None:
+        self.registry = registry
+        self.lock = lock
+        self.export_id = export_id
+        self.run = run
+        self.token = token
+        self.export = export
+
+    def finish(
+        self,
+        *,
+        status: str,
+        now: datetime,
+        next_run_at: datetime | None,
+        rows: int | None = None,
+        files: int | None = None,
+        bytes: int | None = None,
+        profiles_seen: int | None = None,
+        manifest: str | None = None,
+        error: str | None = None,
+        commit_state: tuple[int, bytes] | None = None,
+    ) -> None:
+        """Record the run's end and, in the same transaction, the export's new state (run and columns)."""
+        try:
+            with self.registry._write() as db:
+                row = db.execute("SELECT status, lock_token FROM exports WHERE id = ?", (self.export_id,)).fetchone()
+                if row is None or row["lock_token"] != self.token:
+                    return  # reaped meanwhile (cannot happen while the lock is held, but never clobber)
+                db.execute(
+                    "UPDATE runs SET status = ?, ended_at = ?, rows = ?, files = ?, bytes = ?, profiles_seen = ?, "
+                    "manifest = ?, error = ? WHERE export_id = ? AND run = ?",
+                    (status, _iso(now), rows, files, bytes, profiles_seen, manifest, error, self.export_id, self.run),
+                )
+                if row["status"] == STOPPED:  # stopped while running: stays stopped
+                    export_status, next_run_at = STOPPED, None
+                elif status == DONE:
+                    export_status = DONE if next_run_at is None else PENDING
+                else:
+                    export_status = FAILED
+                db.execute(
+                    "UPDATE exports SET status = ?, next_run_at = ?, lock_token = NULL, lock_pid = NULL, "
+                    "lock_host = NULL, stop_requested = 0 WHERE id = ?",
+                    (export_status, _iso(next_run_at), self.export_id),
+                )
+                if commit_state is not None:
+                    db.execute(
+                        "UPDATE exports SET committed_run = ?, columns = ? WHERE id = ?",
+                        (commit_state[0], commit_state[1], self.export_id),
+                    )
+        finally:
+            self.lock.release()
+
+
+class _FileLock:
+    """An exclusive, non-blocking ``flock``; released by the OS when its process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the descriptor drops the flock
+
+
+def _export(row: sqlite3.Row) -> ExportRecord:
+    return ExportRecord(
+        id=row["id"],
+        name=row["name"],
+        account_id=row["account_id"],
+        sink=row["sink"],
+        data_type=row["data_type"],
+        format=row["format"],
+        destination=row["destination"],
+        frequency=row["frequency"],
+        every_hours=row["every_hours"],
+        mode=row["mode"],
+        status=row["status"],
+        created_at=_time(row["created_at"]) or datetime.now(UTC),
+        next_run_at=_time(row["next_run_at"]),
+        settings=json.loads(row["settings"]),
+        withheld=tuple(json.loads(row["withheld"])),
+        committed_run=row["committed_run"],
+        columns=row["columns"],
+    )
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        export_id=row["export_id"],
+        run=row["run"],
+        status=row["status"],
+        mode=row["mode"],
+        trigger=row["trigger"],
+        started_at=_time(row["started_at"]) or datetime.now(UTC),
+        ended_at=_time(row["ended_at"]),
+        rows=row["rows"],
+        files=row["files"],
+        bytes=row["bytes"],
+        profiles_seen=row["profiles_seen"],
+        manifest=row["manifest"],
+        error=row["error"],
+    )

@@ -1,0 +1,178 @@
+"""Fingerprint state of incremental exports, as Parquet under a state directory (any fsspec URL).
+
+Layout: ``<state>/<export-id>/run-<run>/instance=<id>/fingerprints.parquet`` with two uint64
+columns, ``key`` (hash of the profile id) and ``fingerprint`` (hash of the projected output row).
+A run writes its own folder while it goes; the folder becomes the export's state only when the
+registry records that run as committed (one SQLite transaction, after the manifest). A folder of a
+run that died is never read and is removed by the next commit.
+
+Deciding what changed is a sorted-merge lookup in numpy, per batch: the committed run's
+fingerprints of a partition are loaded once, sorted by key, and every batch's keys are found with
+``searchsorted``. A hash join (Acero) would rebuild its table for every batch or need every batch of
+the run held at once. Memory: 16 bytes per profile of the partition being written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .fingerprints import row_fingerprints, value_hashes
+
+STATE_SCHEMA = pa.schema([("key", pa.uint64()), ("fingerprint", pa.uint64())])
+FILE_NAME = "fingerprints.parquet"
+
+
+class FingerprintStore:
+    """Reads and writes the fingerprint files of exports under one state directory."""
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.url = url
+        self.fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        self.root = root.rstrip("/")
+
+    def run_folder(self, export_id: str, run: int) -> str:
+        return posixpath.join(self.root, export_id, f"run-{run:06d}")
+
+    def path(self, export_id: str, run: int, partition: int) -> str:
+        return posixpath.join(self.run_folder(export_id, run), f"instance={partition}", FILE_NAME)
+
+    def load(self, export_id: str, run: int, partition: int) -> _Lookup:
+        """The committed fingerprints of one partition (empty when that partition had none)."""
+        path = self.path(export_id, run, partition)
+        if not self.fs.exists(path):
+            return _Lookup.empty()
+        with self.fs.open(path, "rb") as handle:
+            table = pq.read_table(handle, schema=STATE_SCHEMA)
+        keys = table.column("key").to_numpy()
+        prints = table.column("fingerprint").to_numpy()
+        order = np.argsort(keys, kind="stable")
+        return _Lookup(keys[order], prints[order])
+
+    def partitions(self, export_id: str, run: int) -> list[int]:
+        folder = self.run_folder(export_id, run)
+        found = []
+        for entry in self.fs.ls(folder, detail=False) if self.fs.exists(folder) else ():
+            name = posixpath.basename(str(entry).rstrip("/"))
+            if name.startswith("instance="):
+                found.append(int(name.removeprefix("instance=")))
+        return sorted(found)
+
+    def rows(self, export_id: str, run: int) -> int:
+        """Profiles recorded by a run, over its partitions."""
+        total = 0
+        for partition in self.partitions(export_id, run):
+            with self.fs.open(self.path(export_id, run, partition), "rb") as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        return total
+
+    def discard(self, export_id: str, run: int) -> None:
+        """Remove a run's folder (best effort: a leftover is never read and is pruned later)."""
+        folder = self.run_folder(export_id, run)
+        with contextlib.suppress(FileNotFoundError, OSError):
+            if self.fs.exists(folder):
+                self.fs.rm(folder, recursive=True)
+
+    def prune(self, export_id: str, keep: int) -> None:
+        """Remove every run folder of an export but the committed one's."""
+        folder = posixpath.join(self.root, export_id)
+        if not self.fs.exists(folder):
+            return
+        for entry in self.fs.ls(folder, detail=False):
+            name = posixpath.basename(str(entry).rstrip("/"))
+            if name.startswith("run-") and name != f"run-{keep:06d}":
+                with contextlib.suppress(FileNotFoundError, OSError):
+                    self.fs.rm(str(entry), recursive=True)
+
+
+class _Lookup:
+    """Committed (key, fingerprint) pairs of one partition, sorted by key."""
+
+    def __init__(self, keys: np.ndarray, prints: np.ndarray) -> None:
+        self.keys = keys
+        self.prints = prints
+
+    @classmethod
+    def empty(cls) -> _Lookup:
+        return cls(np.empty(0, np.uint64), np.empty(0, np.uint64))
+
+    def unchanged(self, keys: np.ndarray, prints: np.ndarray) -> np.ndarray:
+        """True where a profile's key is committed with the very same fingerprint."""
+        if len(self.keys) == 0:
+            return np.zeros(len(keys), dtype=bool)
+        # Sorted needles walk the table in order: about 3x faster than random ones on large tables.
+        order = np.argsort(keys)
+        at = np.empty(len(keys), dtype=np.intp)
+        at[order] = np.searchsorted(self.keys, keys[order])
+        at[at == len(self.keys)] = 0
+        return (self.keys[at] == keys) & (self.prints[at] == prints)
+
+
+class IncrementalChanges:
+    """The change filter of one run of an incremental export (``interfaces.ChangeFilter``).
+
+    Every batch's fingerprints are recorded for this run; rows whose profile is committed by the base
+    run with the same fingerprint are dropped, the rest (new and changed profiles) are written.
+    Without a base run (the first run) every row is written.
+    """
+
+    def __init__(self, store: FingerprintStore, export_id: str, run: int, base_run: int | None) -> None:
+        self.store = store
+        self.export_id = export_id
+        self.run = run
+        self.base_run = base_run
+        self._partition: int | None = None
+        self._lookup = _Lookup.empty()
+        self._writer: pq.ParquetWriter | None = None
+        self._handle: Any = None
+        self.unchanged = 0
+
+    def _start(self, partition: int) -> None:
+        self._close()
+        self._partition = partition
+        self._lookup = (
+            self.store.load(self.export_id, self.base_run, partition) if self.base_run is not None else _Lookup.empty()
+        )
+        path = self.store.path(self.export_id, self.run, partition)
+        self.store.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        self._handle = self.store.fs.open(path, "wb")
+        self._writer = pq.ParquetWriter(self._handle, STATE_SCHEMA, compression="zstd")
+
+    def select(self, partition: int, keys: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if partition != self._partition:
+            self._start(partition)
+        key_hashes = value_hashes(keys)
+        prints = row_fingerprints(batch)
+        assert self._writer is not None
+        self._writer.write_batch(pa.record_batch([pa.array(key_hashes), pa.array(prints)], schema=STATE_SCHEMA))
+        same = self._lookup.unchanged(key_hashes, prints)
+        kept = int(same.sum())
+        if kept == 0:
+            return batch
+        self.unchanged += kept
+        return batch.filter(pa.array(~same))
+
+    def finish_partition(self, partition: int) -> None:
+        if partition != self._partition:  # a partition without rows still records that it has none
+            self._start(partition)
+        self._close()
+        self._partition = None
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self._lookup = _Lookup.empty()
+
+    def close(self) -> None:
+        self._close()
