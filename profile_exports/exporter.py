@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -370,22 +371,28 @@ class Exporter:
         rows = seen = 0
         stopped = False
         changes = context.changes
+        selected = _Selected(writer, self.config.source.batch_size) if changes is not None else None
         try:
             for batch, text_counts in self._canonical_batches(source, partition, plan):
                 _add_counts(values_as_text, text_counts)
                 conformed = conform(batch, plan.schema, values_as_text)
                 projected = project(conformed, plan.layout, self.config)
                 seen += projected.num_rows
-                if changes is not None:
-                    projected = changes.select(partition, conformed.column("profile_id"), projected)
-                writer.write(projected)
-                rows += projected.num_rows
+                if changes is not None and selected is not None:
+                    selected.submit(changes.select, partition, conformed.column("profile_id"), projected)
+                else:
+                    writer.write(projected)
+                    rows += projected.num_rows
                 progress.update(rows=batch.num_rows)
                 if context.should_stop is not None and context.should_stop():
                     stopped = True  # finish the file in progress (close commits it), then end the run
                     break
+            if selected is not None:
+                rows += selected.finish()
             files = writer.close()
         except BaseException:
+            if selected is not None:
+                selected.cancel()
             writer.abort()
             raise
         if stopped:
@@ -407,6 +414,58 @@ class Exporter:
             profiles_seen=seen,
             seconds=time.perf_counter() - clock,
         )
+
+
+class _Selected:
+    """The rows an incremental run writes, selected one batch behind, in a worker thread.
+
+    Fingerprinting a batch (numpy, which releases the GIL) overlaps with reading and projecting the
+    next one. One worker keeps the change filter's calls in order. Few rows survive the filter, so
+    they are gathered up to a batch before writing: a write costs the same per column whatever its
+    rows.
+    """
+
+    def __init__(self, writer: Any, batch_rows: int) -> None:
+        self._writer = writer
+        self._batch_rows = batch_rows
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profile-exports-select")
+        self._pending: Future[pa.RecordBatch] | None = None
+        self._held: list[pa.RecordBatch] = []
+        self._held_rows = 0
+        self.rows = 0
+
+    def submit(self, select: Callable[..., pa.RecordBatch], *args: Any) -> None:
+        future = self._pool.submit(select, *args)
+        self._take()
+        self._pending = future
+
+    def _take(self) -> None:
+        if self._pending is None:
+            return
+        kept = self._pending.result()
+        self._pending = None
+        self._held.append(kept)
+        self._held_rows += kept.num_rows
+        self.rows += kept.num_rows
+        if self._held_rows >= self._batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._held:
+            self._writer.write(pa.concat_batches(self._held))
+            self._held, self._held_rows = [], 0
+
+    def finish(self) -> int:
+        """Write what is left; the number of rows selected in all."""
+        try:
+            self._take()
+            self._flush()
+        finally:
+            self._pool.shutdown(wait=True)
+        return self.rows
+
+    def cancel(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Announced:

@@ -503,3 +503,26 @@ def test_a_run_in_another_process_blocks_and_its_death_is_recorded(tmp_path: Pat
     assert center.get(record.id).status == "Failed"
     (outcome,) = center.run_due(now=T0)
     assert outcome.record.run == 2 and outcome.record.status == "Done" and outcome.record.rows == 50
+
+
+def test_profiles_in_another_order_are_not_changes(tmp_path: Path) -> None:
+    """Rows that no longer line up with the last run are found by key, not taken as new."""
+    source = tmp_path / "profiles.jsonl"
+    profiles = make_profiles(5000)
+    write_jsonl(source, profiles)
+    center = ExportCenter(tmp_path / "home")
+    record = center.create(settings(source, str(tmp_path / "out"), source={"batch_size": 700}), now=T0)
+    center.run(record.id, now=T0)
+    shuffled = profiles[:]
+    random.Random(4).shuffle(shuffled)
+    write_jsonl(source, shuffled)
+    assert center.run(record.id, now=T0 + DAY).record.rows == 0
+    # one profile inserted at the front shifts every position; three changed ones are still found
+    for index in (10, 2500, 4999):
+        shuffled[index]["properties"]["tier"] = "changed"
+    newcomer = make_profiles(1, start=9000)
+    write_jsonl(source, newcomer + shuffled)
+    outcome = center.run(record.id, now=T0 + 2 * DAY)
+    written = rows_by_id(run_rows(Local(tmp_path / "out"), manifests(Local(tmp_path / "out"))[-1], tmp_path))
+    assert set(written) == {shuffled[i]["profile_id"] for i in (10, 2500, 4999)} | {"__p009000"}
+    assert outcome.record.rows == 4 and outcome.record.profiles_seen == 5001

@@ -42,7 +42,7 @@ def test_credential_values_are_withheld_and_restored() -> None:
     full = restore(safe, withheld, values, "42")
     assert full["destination"]["storage_options"]["sas_token"] == "value-of-destination.storage_options.sas_token"
     assert full["source"]["url"] == "value-of-source.url"
-    with pytest.raises(ConfigError, match="destination.url: export 42: this value looked like a credential"):
+    with pytest.raises(ConfigError, match=r"destination\.url: export 42: this value looked like a credential"):
         restore(safe, withheld, {}, "42")
 
 
