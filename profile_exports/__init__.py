@@ -1,6 +1,7 @@
 """Export user profiles to cloud object storage as CSV, JSON, XML or Parquet files."""
 
 from .api import export, preview
+from .center import ExportCenter
 from .config import (
     DestinationConfig,
     ExportConfig,
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DestinationConfig",
+    "ExportCenter",
     "ExportConfig",
     "ExportResult",
     "Exporter",
