@@ -240,8 +240,11 @@ class ExportCenter:
                 outcomes.append(self.run(record.id, now=now, trigger="schedule"))
             except ExportBusy:
                 log.info("export %s is running elsewhere; skipped", record.id)
-            except (ProfileExportsError, OSError) as exc:
-                log.error("export %s failed: %s", record.id, exc)
+            except Exception as exc:  # recorded as Failed by run(); one export never stops the others
+                if isinstance(exc, ProfileExportsError | OSError):
+                    log.error("export %s failed: %s", record.id, exc)
+                else:
+                    log.exception("export %s failed unexpectedly", record.id)
                 failed = [r for r in self.registry.runs(record.id) if r.status in (FAILED, STOPPED)]
                 if failed:
                     outcomes.append(RunOutcome(record=failed[-1], result=None))

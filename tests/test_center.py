@@ -526,3 +526,49 @@ def test_profiles_in_another_order_are_not_changes(tmp_path: Path) -> None:
     written = rows_by_id(run_rows(Local(tmp_path / "out"), manifests(Local(tmp_path / "out"))[-1], tmp_path))
     assert set(written) == {shuffled[i]["profile_id"] for i in (10, 2500, 4999)} | {"__p009000"}
     assert outcome.record.rows == 4 and outcome.record.profiles_seen == 5001
+
+
+class _BrokenSource:
+    """A source plugin (kind "broken") whose read fails with an unexpected error."""
+
+    @hookimpl
+    def register_sources(self, register: Any) -> None:
+        class Source:
+            reiterable = True
+
+            def partitions(self) -> list[int]:
+                return [0]
+
+            def schema(self) -> None:
+                return None
+
+            def describe(self) -> str:
+                return "broken"
+
+            def read(self, partition: int) -> Any:
+                raise RuntimeError("disk on fire")
+                yield
+
+        class Factory:
+            name = "broken"
+
+            def __call__(self, options: Any, *, batch_size: int) -> Source:
+                return Source()
+
+        register(Factory())
+
+
+def test_one_failing_export_does_not_stop_the_others(tmp_path: Path) -> None:
+    source = tmp_path / "profiles.jsonl"
+    write_jsonl(source, make_profiles(30))
+    center = ExportCenter(tmp_path / "home", plugins=[_BrokenSource()])
+    broken_config = settings(source, str(tmp_path / "broken"), name="broken")
+    broken_config["source"] = {"kind": "broken"}
+    broken = center.create(broken_config, now=T0)
+    good = center.create(settings(source, str(tmp_path / "good"), name="good"), now=T0)
+    outcomes = center.run_due(now=T0)
+    assert [(o.record.export_id, o.record.status) for o in outcomes] == [(broken.id, "Failed"), (good.id, "Done")]
+    (failed,) = center.runs(broken.id)
+    assert "RuntimeError: disk on fire" in (failed.error or "")
+    assert center.get(broken.id).status == "Failed" and center.get(broken.id).next_run_at == T0 + DAY
+    assert center.get(good.id).status == "Pending"
