@@ -24,8 +24,20 @@ from typing import Any
 import attrs
 import pyarrow as pa
 
-from .canonical import PROPERTIES, Canonicalizer, Rejected, conform, group_of, merge_schemas
-from .config import ExportConfig
+from .canonical import (
+    COMM_PREFS,
+    DEVICE,
+    PROFILE_IDS,
+    PROPERTIES,
+    SUBSCRIPTION_GROUPS,
+    UPDATED_AT,
+    Canonicalizer,
+    Rejected,
+    conform,
+    group_of,
+    merge_schemas,
+)
+from .config import SUBSCRIPTION_GROUPS_NAME, ExportConfig
 from .errors import ConfigError, ExportStopped
 from .interfaces import ChangeFilter
 from .layout import OutputLayout, build_layout, evolve_layout, project
@@ -127,7 +139,26 @@ class Exporter:
 
     def _open_source(self) -> Any:
         options = expand_env(self.config.source.options, "source")
-        return self._source_factory(options, batch_size=self.config.source.batch_size)
+        source = self._source_factory(options, batch_size=self.config.source.batch_size)
+        skip = getattr(source, "skip_columns", None)
+        if callable(skip):  # an optional source capability: do not read what no column uses
+            skip(self._unused_columns())
+        return source
+
+    def _unused_columns(self) -> frozenset[str]:
+        """Source columns (names as the source spells them) that no output column of this export uses."""
+        config = self.config
+        unused = {UPDATED_AT}
+        if not config.identifiers.clevertap_ids:
+            unused.add(PROFILE_IDS)
+        if SUBSCRIPTION_GROUPS_NAME not in config.properties.comm_prefs:
+            unused.add(SUBSCRIPTION_GROUPS)
+        if not config.properties.device:
+            unused.add(DEVICE)
+        if not [p for p in config.properties.comm_prefs if p != SUBSCRIPTION_GROUPS_NAME]:
+            unused.add(COMM_PREFS)
+        mapping = dict(config.source.mapping)
+        return frozenset(mapping.get(name, name) for name in unused)
 
     def open_sink(self) -> Any:
         """The destination's sink (``"${NAME}"`` storage options read from the environment)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import attrs
 import pyarrow as pa
 import pytest
 
@@ -532,3 +534,31 @@ def test_flat_table_identity_email_and_phone_columns_feed_the_identifiers(out: s
     assert [r["all_identities"] for r in rows] == [["u1"], ["b@example.com"], ["+15550000003"]]
     assert [r["Email"] for r in rows] == [None, "b@example.com", None]
     assert "Identity" not in rows[0]
+
+
+def test_a_parquet_source_reads_only_the_columns_the_export_uses(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from profile_exports.exporter import Exporter
+    from profile_exports.sources.synthetic_data import generate_profiles
+
+    path = tmp_path / "canonical.parquet"
+    pq.write_table(pa.Table.from_batches(list(generate_profiles(300, seed=2, batch_size=100))), path)
+    lean = pe.ExportConfig.from_mapping(
+        {"source": {"kind": "parquet", "path": str(path)}, "destination": {"url": str(tmp_path / "a")}}
+    )
+    assert {"profile_ids", "subscription_groups", "updated_at"}.isdisjoint(Exporter(lean)._open_source().schema().names)
+    full = attrs.evolve(
+        lean,
+        identifiers=attrs.evolve(lean.identifiers, clevertap_ids=True),
+        properties=attrs.evolve(lean.properties, comm_prefs=("MSG-push", "subscriptionGroups")),
+    )
+    assert {"profile_ids", "subscription_groups"} <= set(Exporter(full)._open_source().schema().names)
+    rows = read_result(Exporter(full).run())
+    table = pq.read_table(path)
+    assert [json.loads(r["clevertapIds"]) for r in rows] == [
+        ids or [pid] for ids, pid in zip(table["profile_ids"].to_pylist(), table["profile_id"].to_pylist(), strict=True)
+    ]
+    assert any(r["subscriptionGroups"] not in ("", "{}") for r in rows)
+    lean_rows = read_result(Exporter(lean).run())
+    assert [r["clevertapId"] for r in lean_rows] == [r["clevertapId"] for r in rows]

@@ -81,6 +81,7 @@ class ParquetSource:
 
         self._paths = paths
         self._batch_size = batch_size
+        self._columns: list[str] | None = None  # None: all
         fs, _ = fsspec.core.url_to_fs(paths[0], **dict(storage_options))
         resolved: list[str] = []
         for p in paths:
@@ -96,8 +97,14 @@ class ParquetSource:
     def partitions(self) -> Sequence[int]:
         return [0]
 
+    def skip_columns(self, names: frozenset[str]) -> None:
+        """Leave out top-level columns the export does not use (Parquet reads columns one by one)."""
+        self._columns = [n for n in self._dataset.schema.names if n not in names]
+
     def schema(self) -> pa.Schema:
-        return self._dataset.schema
+        if self._columns is None:
+            return self._dataset.schema
+        return pa.schema([self._dataset.schema.field(n) for n in self._columns])
 
     @property
     def reiterable(self) -> bool:
@@ -107,7 +114,7 @@ class ParquetSource:
         return f"parquet {', '.join(self._paths)}"
 
     def read(self, partition: int) -> Iterator[pa.RecordBatch]:
-        for batch in self._dataset.to_batches(batch_size=self._batch_size):
+        for batch in self._dataset.to_batches(batch_size=self._batch_size, columns=self._columns):
             if batch.num_rows:
                 yield batch
 
