@@ -122,9 +122,9 @@ def main() -> int:
                 timings.append((time.perf_counter() - start, outcome.record.rows or 0))
             return timings
 
-        # interleaved, so machine noise hits both alike; the best of two rounds each
+        # interleaved, so machine noise hits both alike; the best of three rounds each
         fulls, firsts, incrementals = [], [], []
-        for round_ in range(2):
+        for round_ in range(3):
             ((full_s, full_rows),) = export("full", f"full-{round_}", work / f"home-full-{round_}", [after])
             (first_s, _), (incr_s, incr_rows) = export(
                 "incremental", f"incr-{round_}", work / f"home-incr-{round_}", [before, after]
