@@ -17,6 +17,7 @@ committed state, so every change since then is exported again.
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 import os
 import time
@@ -115,8 +116,6 @@ class ExportCenter:
             config = ExportConfig.from_mapping(config)
         settings = config.to_mapping()
         try:
-            import json
-
             json.dumps(settings)
         except (TypeError, ValueError):
             raise ConfigError(

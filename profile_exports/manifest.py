@@ -13,7 +13,7 @@ and the destination's redacted URL, never a credential.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -147,7 +147,3 @@ def _manifest_paths(fs: Any, root: str) -> Iterator[str]:
     for path in fs.find(root):
         if str(path).endswith(MANIFEST_SUFFIX):
             yield str(path)
-
-
-def files_of(manifests: Sequence[Manifest]) -> tuple[CommittedFile, ...]:
-    return tuple(f for m in manifests for f in m.files)

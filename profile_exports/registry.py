@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - Windows
 
 PENDING, RUNNING, STOPPED, DONE, FAILED = "Pending", "Running", "Stopped", "Done", "Failed"
 STATUSES = (PENDING, RUNNING, STOPPED, DONE, FAILED)
-RUN_STATUSES = (RUNNING, DONE, FAILED, STOPPED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exports (

@@ -57,23 +57,6 @@ class FingerprintStore:
         table = pq.read_table(pa.BufferReader(self.fs.cat_file(path)), schema=STATE_SCHEMA, use_threads=False)
         return _Lookup(table.column("key").to_numpy(), table.column("fingerprint").to_numpy())
 
-    def partitions(self, export_id: str, run: int) -> list[int]:
-        folder = self.run_folder(export_id, run)
-        found = []
-        for entry in self.fs.ls(folder, detail=False) if self.fs.exists(folder) else ():
-            name = posixpath.basename(str(entry).rstrip("/"))
-            if name.startswith("instance="):
-                found.append(int(name.removeprefix("instance=")))
-        return sorted(found)
-
-    def rows(self, export_id: str, run: int) -> int:
-        """Profiles recorded by a run, over its partitions."""
-        total = 0
-        for partition in self.partitions(export_id, run):
-            with self.fs.open(self.path(export_id, run, partition), "rb") as handle:
-                total += pq.ParquetFile(handle).metadata.num_rows
-        return total
-
     def discard(self, export_id: str, run: int) -> None:
         """Remove a run's folder (best effort: a leftover is never read and is pruned later)."""
         folder = self.run_folder(export_id, run)
@@ -161,7 +144,6 @@ class IncrementalChanges:
         self._handle: Any = None
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
-        self.unchanged = 0
 
     def _start(self, partition: int) -> None:
         self._close()
@@ -185,10 +167,8 @@ class IncrementalChanges:
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._flush()
         same = self._lookup.unchanged(key_hashes, prints)
-        kept = int(same.sum())
-        if kept == 0:
+        if not same.any():
             return batch
-        self.unchanged += kept
         return batch.filter(pa.array(~same))
 
     def _flush(self) -> None:
