@@ -57,16 +57,33 @@ def _pairs(batch: pa.RecordBatch, name: str) -> tuple[np.ndarray, pa.Array]:
     return rows[keep_np], values.filter(keep)
 
 
+def _first_of(batch: pa.RecordBatch, name: str) -> pa.Array | None:
+    """Each row's first non-missing text value of one identifier (null where it has none)."""
+    column = _identifier_column(batch, name)
+    if column is None:
+        return None
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        rows, values = _pairs(batch, name)
+        # Pairs come in row order, so a row's first pair is where the row number changes.
+        starts = np.flatnonzero(np.diff(rows, prepend=-1) != 0)
+        take = np.full(len(column), -1, dtype=np.int64)
+        take[rows[starts]] = starts
+        return values.take(pa.array(take, mask=take < 0))
+    values = text_column(column)
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
+
+
+def _fallback(batch: pa.RecordBatch, names: tuple[str, ...]) -> pa.Array:
+    """The first identifier a row has, in priority order: a coalesce, not a sort of every pair."""
+    found = [column for column in (_first_of(batch, name) for name in names) if column is not None]
+    if not found:
+        return pa.nulls(batch.num_rows, pa.string())
+    return found[0] if len(found) == 1 else pc.coalesce(*found)
+
+
 def _combined(batch: pa.RecordBatch, names: tuple[str, ...]) -> tuple[np.ndarray, pa.Array]:
     rows, values = zip(*(_pairs(batch, n) for n in names), strict=True)
     return np.concatenate(rows), pa.concat_arrays(list(values))
-
-
-def _first_per_row(n: int, rows: np.ndarray, values: pa.Array) -> pa.Array:
-    take = np.full(n, -1, dtype=np.int64)
-    unique_rows, first = np.unique(rows, return_index=True)  # first occurrence = highest priority
-    take[unique_rows] = first
-    return values.take(pa.array(take, mask=take < 0))
 
 
 def _all_per_row(n: int, rows: np.ndarray, values: pa.Array) -> pa.Array:
@@ -83,10 +100,10 @@ def resolve_identifiers(batch: pa.RecordBatch, settings: IdentifierConfig) -> di
     """The identifier output columns for ``batch`` (a conformed canonical batch), in output order."""
     n = batch.num_rows
     out: dict[str, pa.Array] = {}
-    rows, values = _combined(batch, settings.resolved)
-    out["identity"] = (
-        _first_per_row(n, rows, values) if settings.values == "fallback" else _all_per_row(n, rows, values)
-    )
+    if settings.values == "fallback":
+        out["identity"] = _fallback(batch, settings.resolved)
+    else:
+        out["identity"] = _all_per_row(n, *_combined(batch, settings.resolved))
     if settings.all_identities:
         out["all_identities"] = _all_per_row(n, *_combined(batch, ACCOUNT_IDENTITIES))
     ids = batch.column(PROFILE_ID)
