@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import struct
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -217,6 +218,49 @@ def test_matches_the_reference_definition(columns: dict[str, tuple[pa.DataType, 
     assert as_ints(row_fingerprints(batch)) == ref_fingerprints(columns)
     for type_, values in columns.values():
         assert as_ints(value_hashes(pa.array(values, type_))) == ref_value_hashes(type_, values)
+
+
+# The compiled byte kernel ([fast] extra, installed with the test extra) and the numpy code are two
+# implementations of one definition: the tests above run the compiled one, these hold numpy to it too.
+
+
+@contextlib.contextmanager
+def numpy_only() -> Iterator[None]:
+    saved = fp._byte_kernel
+    fp._byte_kernel = lambda: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        fp._byte_kernel = saved  # type: ignore[method-assign]
+
+
+def test_the_compiled_kernel_is_in_use_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fp._byte_kernel() is not None
+    monkeypatch.setenv("PROFILE_EXPORTS_JIT", "0")
+    assert fp._byte_kernel.__wrapped__() is None
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(column_sets())
+def test_numpy_code_matches_the_reference_definition(columns: dict[str, tuple[pa.DataType, list[object]]]) -> None:
+    with numpy_only():
+        assert as_ints(row_fingerprints(batch_of(columns))) == ref_fingerprints(columns)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(optional(st.binary(max_size=700)), max_size=30),
+    st.integers(0, 9),
+    st.sampled_from([pa.binary(), pa.large_binary(), pa.binary(3)]),
+)
+def test_compiled_and_numpy_byte_terms_agree(values: list[bytes | None], k: int, type_: pa.DataType) -> None:
+    if type_ == pa.binary(3):  # fixed width: every value 3 bytes
+        values = [None if v is None else (v + b"abc")[:3] for v in values]
+    # Slices start values off 8-byte boundaries; the last values end at the buffer's very end.
+    array = pa.array(values, type_).slice(k)
+    compiled = as_ints(value_hashes(array)), as_ints(row_fingerprints(pa.record_batch({"v": array})))
+    with numpy_only():
+        assert (as_ints(value_hashes(array)), as_ints(row_fingerprints(pa.record_batch({"v": array})))) == compiled
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
