@@ -17,9 +17,10 @@ from .results import ExportResult
 
 _DESTINATION_KEYS = tuple(a.name for a in attrs.fields(DestinationConfig) if a.name != "url")
 _TOP_KEYS = ("name", "account_id", "export_id")
-_SECTION_KEYS = ("identifiers", "properties", "schedule")
+_SECTION_KEYS = ("identifiers", "properties", "schedule", "execution")
+_EXECUTION_KEYS = ("executor", "workers", "dask_address")
 _SOURCE_KEYS = ("mapping", "bad_records", "batch_size")
-_ALL_KEYS = (*_DESTINATION_KEYS, *_TOP_KEYS, *_SECTION_KEYS, *_SOURCE_KEYS, "source")
+_ALL_KEYS = (*_DESTINATION_KEYS, *_TOP_KEYS, *_SECTION_KEYS, *_SOURCE_KEYS, *_EXECUTION_KEYS, "source")
 
 
 def _source_section(data: Any) -> dict[str, Any]:
@@ -63,6 +64,9 @@ def build_config(data: Any, destination: str | PathLike[str], settings: Mapping[
         if section == "identifiers" and isinstance(value, str | Sequence) and not isinstance(value, Mapping):
             value = {"select": [value] if isinstance(value, str) else list(value)}
         raw[section] = value
+    execution = {k: settings[k] for k in _EXECUTION_KEYS if k in settings}
+    if execution:
+        raw["execution"] = {**(raw.get("execution") or {}), **execution}
     return ExportConfig.from_mapping(raw)
 
 

@@ -289,12 +289,39 @@ class ScheduleConfig:
             raise ConfigError("schedule.every_hours", f"must be a whole number of hours from 4 to 24; got {value!r}")
 
 
+EXECUTORS = ("auto", "serial", "processes", "dask")
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionConfig:
+    """Where partitions run: in this process, in worker processes, or on a Dask cluster."""
+
+    executor: Literal["auto", "serial", "processes", "dask"] = attrs.field(
+        default="auto", validator=_validator("execution.executor", EXECUTORS)
+    )
+    workers: int = attrs.field(default=0)  # processes: at most this many at once (0: one per core)
+    dask_address: str | None = attrs.field(default=None)  # dask: an existing scheduler (default: a LocalCluster)
+
+    @workers.validator
+    def _check_workers(self, attribute: Any, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
+            raise ConfigError(
+                "execution.workers", f"must be a whole number from 0 (one per core) to 1024; got {value!r}"
+            )
+
+    @dask_address.validator
+    def _check_address(self, attribute: Any, value: str | None) -> None:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError("execution.dask_address", 'must be a scheduler address such as "tcp://10.0.0.5:8786"')
+
+
 _SECTIONS = {
     "source": SourceConfig,
     "destination": DestinationConfig,
     "identifiers": IdentifierConfig,
     "properties": PropertiesConfig,
     "schedule": ScheduleConfig,
+    "execution": ExecutionConfig,
 }
 _TOP_KEYS = ("name", "account_id", "export_id", *_SECTIONS)
 _SOURCE_KEYS = ("kind", "mapping", "bad_records", "batch_size")
@@ -312,6 +339,7 @@ class ExportConfig:
     identifiers: IdentifierConfig = attrs.field(factory=IdentifierConfig)
     properties: PropertiesConfig = attrs.field(factory=PropertiesConfig)
     schedule: ScheduleConfig = attrs.field(factory=ScheduleConfig)
+    execution: ExecutionConfig = attrs.field(factory=ExecutionConfig)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -365,7 +393,7 @@ class ExportConfig:
             "bad_records": source.bad_records,
             "batch_size": source.batch_size,
         }
-        for name in ("destination", "identifiers", "properties", "schedule"):
+        for name in ("destination", "identifiers", "properties", "schedule", "execution"):
             section = getattr(self, name)
             raw[name] = {a.name: _plain(getattr(section, a.name)) for a in attrs.fields(type(section))}
             raw[name] = {k: v for k, v in raw[name].items() if v is not None}

@@ -6,6 +6,8 @@ No message ever carries a credential: sinks redact URLs and never echo option va
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ProfileExportsError(Exception):
     """Root of every error this library raises on purpose."""
@@ -19,6 +21,9 @@ class ConfigError(ProfileExportsError, ValueError):
         self.reason = message
         super().__init__(f"{field}: {message}" if field else message)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # errors cross process boundaries (parallel partitions)
+        return (type(self), (self.field, self.reason))
+
 
 class PluginError(ProfileExportsError):
     """A plugin failed to load or to register, or a requested component does not exist."""
@@ -28,8 +33,11 @@ class MissingExtraError(PluginError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
     def __init__(self, what: str, extra: str, package: str) -> None:
-        self.extra = extra
+        self.what, self.extra, self.package = what, extra, package
         super().__init__(f"{what} needs the optional package {package!r}: pip install 'profile-exports[{extra}]'")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.what, self.extra, self.package))
 
 
 class DataError(ProfileExportsError):
@@ -46,6 +54,13 @@ class SinkError(ProfileExportsError):
         self.destination = destination
         self.status = status
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_sink_error, (type(self), str(self), self.destination, self.status))
+
+
+def _sink_error(cls: type[SinkError], message: str, destination: str, status: int | str | None) -> SinkError:
+    return cls(message, destination=destination, status=status)
 
 
 class ExportAborted(ProfileExportsError):

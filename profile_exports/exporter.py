@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,14 @@ from .canonical import (
 )
 from .config import SUBSCRIPTION_GROUPS_NAME, ExportConfig
 from .errors import ConfigError, ExportStopped
+from .executors import (
+    DaskExecutor,
+    Executor,
+    PartitionOutcome,
+    PartitionTask,
+    ProcessExecutor,
+    portable_plugins,
+)
 from .interfaces import ChangeFilter
 from .layout import OutputLayout, build_layout, evolve_layout, project
 from .manifest import Manifest, manifest_name
@@ -104,6 +114,8 @@ class Exporter:
     :param plugins: extra plugin objects (modules or instances with hook implementations).
     :param strict_plugins: raise instead of skipping a third-party plugin that fails to load.
     :param progress: force the terminal progress line on or off (default: on for a terminal).
+    :param dask_client: with ``execution.executor = "dask"``, a ``distributed.Client`` to run on
+        (default: one for ``execution.dask_address``, else a ``LocalCluster`` started for the run).
     """
 
     def __init__(
@@ -114,8 +126,13 @@ class Exporter:
         strict_plugins: bool = False,
         load_entry_points: bool = True,
         progress: bool | None = None,
+        dask_client: Any = None,
     ) -> None:
         self.config = config
+        self._plugins = tuple(plugins)
+        self._strict_plugins = strict_plugins
+        self._load_entry_points = load_entry_points
+        self._dask_client = dask_client
         self.plugin_manager: ExportsPluginManager
         self.components: Components
         self.plugin_manager, self.components = load_components(
@@ -244,22 +261,37 @@ class Exporter:
             files: list[CommittedFile] = []
             stats: list[PartitionStats] = []
             values_as_text = dict(plan.values_as_text)
-            for partition in source.partitions():
-                part_files, part_stats = self._run_partition(
-                    source,
-                    partition,
-                    plan,
-                    sink,
-                    namer,
-                    values_as_text,
-                    progress,
-                    context,
-                    announce=lambda committed: hook.file_committed(run=info, file=committed),
-                )
-                files += part_files
-                stats.append(part_stats)
-                if context.changes is not None:
-                    context.changes.finish_partition(partition)
+
+            def announce(committed: CommittedFile) -> None:
+                hook.file_committed(run=info, file=committed)
+
+            partitions = list(source.partitions())
+            executor = self._executor(partitions, plan, context)
+            if executor is None:
+                for partition in partitions:
+                    part_files, part_stats = self._run_partition(
+                        source, partition, plan, sink, namer, values_as_text, progress, context, announce=announce
+                    )
+                    files += part_files
+                    stats.append(part_stats)
+                    if context.changes is not None:
+                        context.changes.finish_partition(partition)
+            else:
+                tasks = [self._task(export_id, started, partition, plan, context, executor) for partition in partitions]
+                try:
+                    outcomes = executor.run(tasks, context.should_stop, poll_seconds=0.2)
+                finally:
+                    executor.close()
+                for outcome in outcomes:  # in partition order
+                    files += outcome.files
+                    stats.append(outcome.stats)
+                    _add_counts(values_as_text, outcome.values_as_text)
+                    room = MAX_REJECTIONS_KEPT - len(plan.rejected)
+                    plan.rejected += outcome.rejected[:room]
+                    plan.rejected_count += outcome.rejected_count
+                    progress.update(rows=outcome.stats.profiles_seen, files=len(outcome.files))
+                    for committed in outcome.files:
+                        announce(committed)
             # A source may have turned mixed values to text itself (the SQL source does, per batch).
             _add_counts(values_as_text, dict(getattr(source, "values_as_text", None) or {}))
             result = ExportResult(
@@ -291,6 +323,85 @@ class Exporter:
             sink.close()
         hook.export_finished(run=info, result=result)
         return result
+
+    # -- partitions elsewhere ------------------------------------------------------------------
+
+    def _executor(self, partitions: Sequence[int], plan: _Plan, context: RunContext) -> Executor | None:
+        """Where the partitions run; None: one after another in this process."""
+        execution = self.config.execution
+        kind = execution.executor
+        process_local = self.config.destination.url.startswith("memory:") or bool(
+            getattr(context.changes, "process_local", False)
+        )
+        if kind == "auto":
+            kind = "processes" if len(partitions) > 1 and plan.spool is None and not process_local else "serial"
+        if kind == "serial":
+            return None
+        if plan.spool is not None:
+            raise ConfigError(
+                "execution.executor",
+                f"{kind} needs a source it can read again in other processes; this one is read once: use "
+                'executor = "serial", or a file source',
+            )
+        if process_local:
+            raise ConfigError(
+                "execution.executor",
+                f"{kind} workers cannot reach a memory:// destination or state (it lives in one process): use "
+                'executor = "serial"',
+            )
+        if kind == "processes":
+            return ProcessExecutor(execution.workers)
+        return DaskExecutor(execution.dask_address, client=self._dask_client)
+
+    def _task(
+        self, export_id: str, started: datetime, partition: int, plan: _Plan, context: RunContext, executor: Executor
+    ) -> PartitionTask:
+        return PartitionTask(
+            config=self.config.to_mapping(),
+            plugins=portable_plugins(self._plugins),
+            load_entry_points=self._load_entry_points,
+            strict_plugins=self._strict_plugins,
+            export_id=export_id,
+            started=started,
+            partition=partition,
+            schema=plan.schema,
+            layout=plan.layout,
+            changes=context.changes,
+            stop=executor.stop_signal() if context.should_stop is not None else None,
+            environment=dict(os.environ) if isinstance(executor, ProcessExecutor) else None,
+        )
+
+    def run_partition(self, task: PartitionTask) -> PartitionOutcome:
+        """Export one partition for a driver elsewhere (in a worker process or a Dask task)."""
+        source = self._open_source()
+        sink = self.open_sink()
+        plan = _Plan(task.schema, task.layout)
+        values_as_text: dict[str, int] = {}
+        context = RunContext(changes=task.changes, should_stop=task.should_stop())
+        try:
+            files, stats = self._run_partition(
+                source,
+                task.partition,
+                plan,
+                sink,
+                FileNamer(self.config, task.export_id, task.started),
+                values_as_text,
+                Progress(False),
+                context,
+                announce=lambda committed: None,  # the driver announces the partition's files
+            )
+            if task.changes is not None:
+                task.changes.finish_partition(task.partition)
+                task.changes.close()
+        finally:
+            sink.close()
+        return PartitionOutcome(
+            files=tuple(files),
+            stats=attrs.evolve(stats, worker=f"{socket.gethostname()}:{os.getpid()}"),
+            values_as_text=values_as_text,
+            rejected=tuple(plan.rejected),
+            rejected_count=plan.rejected_count,
+        )
 
     def _write_manifest(
         self, sink: Any, namer: FileNamer, source: Any, result: ExportResult, context: RunContext
@@ -533,7 +644,7 @@ def _display_name(column: str) -> str:
     return grouped[1] if grouped is not None and grouped[0] == PROPERTIES else column
 
 
-def _add_counts(into: dict[str, int], counts: dict[str, int]) -> None:
+def _add_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
     for name, count in counts.items():
         into[name] = into.get(name, 0) + count
 

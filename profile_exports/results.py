@@ -47,6 +47,7 @@ class PartitionStats:
     rejected: int
     seconds: float
     profiles_seen: int = 0  # read from the source; an incremental run writes only the changed ones
+    worker: str | None = None  # "host:pid" of the worker process that ran it (None: the driver)
 
 
 @attrs.frozen(kw_only=True)

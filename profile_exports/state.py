@@ -150,6 +150,11 @@ class IncrementalChanges:
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
 
+    @property
+    def process_local(self) -> bool:
+        """True when the state lives in this process only (memory://): workers elsewhere cannot write it."""
+        return self.store.url.startswith("memory:")
+
     def _start(self, partition: int) -> None:
         self._close()
         self._partition = partition

@@ -486,6 +486,7 @@ RETRY_SETTINGS: dict[str, Any] = {
     "format": "csv",
     "compression": "none",
     "source": synthetic(30_000, partitions=2),  # two files of ~6 MB: two parts each
+    "executor": "serial",  # one partition after the other: the faults below count requests in order
 }
 
 

@@ -1,6 +1,13 @@
 """Sources reading files: JSON Lines (``jsonl``) and Parquet files or datasets (``parquet``).
 
 Paths may be local paths, globs or any fsspec URL; ``.gz`` JSON Lines are decompressed.
+
+``partitions = N`` splits the input into N partitions (instance ids 0..N-1) that run in parallel.
+``split = "files"`` (the default) gives each partition whole files, round robin in path order; a
+Parquet input with fewer files than partitions is split by row groups instead, in contiguous
+ranges. ``split = "hash"`` keeps a profile in the same partition run after run whatever the files
+hold: each partition reads everything and keeps the rows whose id (``id_field``, default
+``profile_id``) hashes to it.
 """
 
 from __future__ import annotations
@@ -8,13 +15,53 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 import fsspec
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from ..errors import ConfigError, DataError
+from ..fingerprints import value_hashes
 from ..hookspecs import hookimpl
-from ..options import check_options
+from ..options import check_options, positive_int
+
+SPLITS = ("files", "hash")
+_PARTITION_OPTIONS = ("partitions", "split", "id_field")
+
+
+@attrs.frozen
+class Split:
+    """How a file source is cut into partitions."""
+
+    partitions: int = 1
+    how: str = "files"
+    id_field: str = "profile_id"
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Split:
+        partitions = positive_int("source", "partitions", options.get("partitions", 1))
+        how = options.get("split", "files")
+        if how not in SPLITS:
+            raise ConfigError("source.split", f"must be one of {', '.join(map(repr, SPLITS))}; got {how!r}")
+        id_field = options.get("id_field", "profile_id")
+        if not isinstance(id_field, str) or not id_field:
+            raise ConfigError("source.id_field", "must be the name of the profile id field")
+        return cls(partitions, how, id_field)
+
+    def by_hash(self) -> bool:
+        return self.partitions > 1 and self.how == "hash"
+
+    def owned(self, ids: pa.Array | pa.ChunkedArray, partition: int) -> np.ndarray:
+        """Which of these ids belong to ``partition`` (a stable hash of the id's text)."""
+        text = ids if pa.types.is_string(ids.type) else ids.cast(pa.string())
+        return np.asarray(value_hashes(text) % np.uint64(self.partitions) == partition)
+
+    def files_of(self, items: Sequence[Any], partition: int) -> Sequence[Any]:
+        """Whole files for a partition, round robin (all of them when not split by files)."""
+        if self.partitions == 1 or self.how != "files":
+            return items
+        return items[partition :: self.partitions]
 
 
 def _paths(options: Mapping[str, Any]) -> list[str]:
@@ -26,13 +73,16 @@ def _paths(options: Mapping[str, Any]) -> list[str]:
 
 
 class JsonLinesSource:
-    def __init__(self, paths: list[str], batch_size: int, storage_options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, paths: list[str], batch_size: int, storage_options: Mapping[str, Any], split: Split = Split()
+    ) -> None:
         self._paths = paths
         self._batch_size = batch_size
         self._storage_options = dict(storage_options)
+        self._split = split
 
     def partitions(self) -> Sequence[int]:
-        return [0]
+        return list(range(self._split.partitions))
 
     def schema(self) -> None:
         return None
@@ -48,6 +98,16 @@ class JsonLinesSource:
         files = fsspec.open_files(self._paths, "rb", compression="infer", **self._storage_options)
         if not files:
             raise DataError(f"source.path: no file matches {self._paths}; check the path")
+        if self._split.by_hash():
+            for chunk in self._records(list(files)):
+                ids = [r.get(self._split.id_field) if isinstance(r, dict) else None for r in chunk]
+                text = pa.array([None if v is None else str(v) for v in ids], pa.string())
+                mine = self._split.owned(text, partition)
+                yield [record for record, keep in zip(chunk, mine.tolist(), strict=True) if keep]
+            return
+        yield from self._records(self._split.files_of(sorted(files, key=lambda f: f.path), partition))
+
+    def _records(self, files: Sequence[Any]) -> Iterator[list[Any]]:
         chunk: list[Any] = []
         for of in files:
             with of as handle:
@@ -71,16 +131,21 @@ class JsonLinesSourceFactory:
     name = "jsonl"
 
     def __call__(self, options: Mapping[str, Any], *, batch_size: int) -> JsonLinesSource:
-        check_options("source", options, allowed=("path", "storage_options"), required=("path",))
-        return JsonLinesSource(_paths(options), batch_size, options.get("storage_options", {}))
+        check_options("source", options, allowed=("path", "storage_options", *_PARTITION_OPTIONS), required=("path",))
+        return JsonLinesSource(
+            _paths(options), batch_size, options.get("storage_options", {}), Split.from_options(options)
+        )
 
 
 class ParquetSource:
-    def __init__(self, paths: list[str], batch_size: int, storage_options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, paths: list[str], batch_size: int, storage_options: Mapping[str, Any], split: Split = Split()
+    ) -> None:
         import pyarrow.dataset as ds
 
         self._paths = paths
         self._batch_size = batch_size
+        self._split = split
         self._columns: list[str] | None = None  # None: all
         fs, _ = fsspec.core.url_to_fs(paths[0], **dict(storage_options))
         resolved: list[str] = []
@@ -93,9 +158,13 @@ class ParquetSource:
             self._dataset = ds.dataset(resolved if len(resolved) > 1 else resolved[0], format="parquet", filesystem=fs)
         except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
             raise DataError(f"source.path: cannot read Parquet at {paths}: {exc}") from None
+        if split.by_hash() and split.id_field not in self._dataset.schema.names:
+            raise ConfigError(
+                "source.id_field", f"{split.id_field!r} is not a column of {paths}; name the profile id column"
+            )
 
     def partitions(self) -> Sequence[int]:
-        return [0]
+        return list(range(self._split.partitions))
 
     def skip_columns(self, names: frozenset[str]) -> None:
         """Leave out top-level columns the export does not use (Parquet reads columns one by one)."""
@@ -114,17 +183,39 @@ class ParquetSource:
         return f"parquet {', '.join(self._paths)}"
 
     def read(self, partition: int) -> Iterator[pa.RecordBatch]:
-        for batch in self._dataset.to_batches(batch_size=self._batch_size, columns=self._columns):
+        split = self._split
+        for batch in self._part(partition).to_batches(batch_size=self._batch_size, columns=self._columns):
+            if split.by_hash():
+                batch = batch.filter(pa.array(split.owned(batch.column(split.id_field), partition)))
             if batch.num_rows:
                 yield batch
+
+    def _part(self, partition: int) -> Any:
+        """The dataset of one partition's files or row groups."""
+        import pyarrow.dataset as ds
+
+        split = self._split
+        if split.partitions == 1 or split.how != "files":
+            return self._dataset
+        files = sorted(self._dataset.get_fragments(), key=lambda f: f.path)
+        if len(files) >= split.partitions:
+            mine = list(split.files_of(files, partition))
+        else:  # fewer files than partitions: contiguous ranges of row groups
+            groups = [group for fragment in files for group in fragment.split_by_row_group()]
+            n = len(groups)
+            mine = groups[partition * n // split.partitions : (partition + 1) * n // split.partitions]
+        dataset = self._dataset
+        return ds.FileSystemDataset(mine, dataset.schema, dataset.format, filesystem=dataset.filesystem)
 
 
 class ParquetSourceFactory:
     name = "parquet"
 
     def __call__(self, options: Mapping[str, Any], *, batch_size: int) -> ParquetSource:
-        check_options("source", options, allowed=("path", "storage_options"), required=("path",))
-        return ParquetSource(_paths(options), batch_size, options.get("storage_options", {}))
+        check_options("source", options, allowed=("path", "storage_options", *_PARTITION_OPTIONS), required=("path",))
+        return ParquetSource(
+            _paths(options), batch_size, options.get("storage_options", {}), Split.from_options(options)
+        )
 
 
 @hookimpl
