@@ -77,6 +77,7 @@ def export(
     plugins: Sequence[Any] = (),
     progress: bool | None = None,
     now: datetime | None = None,
+    dask_client: Any = None,
     **settings: Any,
 ) -> ExportResult:
     """Export profiles in one call.
@@ -85,13 +86,14 @@ def export(
     polars DataFrame, or the path of a JSON Lines or Parquet file. ``settings`` are the keys of the
     configuration file: destination keys (``format``, ``folders``, ``file_name``, ``max_file_mb``,
     ...) directly, the ``identifiers``, ``properties`` and ``schedule`` sections as dicts, and the
-    source keys ``mapping``, ``bad_records``, ``batch_size``.
+    source keys ``mapping``, ``bad_records``, ``batch_size``, and the execution keys ``executor``,
+    ``workers``, ``dask_address`` (``dask_client``: a ``distributed.Client`` to run partitions on).
 
     >>> export([{"profile_id": "p1", "Name": "Ada"}], "memory://demo", format="json").rows
     1
     """
     config = build_config(data, destination, settings)
-    return Exporter(config, plugins=plugins, progress=progress).run(now=now)
+    return Exporter(config, plugins=plugins, progress=progress, dask_client=dask_client).run(now=now)
 
 
 def preview(
