@@ -91,7 +91,14 @@ def _timestamps_to_text(column: pa.Array) -> pa.Array:
 
 
 def json_text(column: pa.Array) -> pa.Array:
-    """Each value as compact JSON text (nulls stay null)."""
+    """Each value as compact JSON text (nulls stay null), built column-wise (``json_text.json_texts``)."""
+    from .json_text import json_texts  # that module builds on this one
+
+    return json_texts(column)
+
+
+def json_text_per_value(column: pa.Array) -> pa.Array:
+    """``json_text`` one value at a time through orjson: the reference the column-wise one is held to."""
     return pa.array([None if v is None else orjson.dumps(v).decode() for v in python_values(column)], pa.string())
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
+import numpy as np
 import pyarrow as pa
 
 from ..hookspecs import hookimpl
+from ..json_text import json_objects
 from ..layout import OutputLayout
 from ..textfile import TextWriter
-from ..values import python_values
 
 
 class JsonLinesEncoder:
@@ -25,12 +25,13 @@ class JsonLinesEncoder:
         return b""
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
-        columns = [python_values(c) for c in batch.columns]
-        names = self._names
-        dumps = orjson.dumps
-        lines = [dumps(dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
-        lines.append(b"")
-        return b"\n".join(lines)
+        # Whole columns to JSON text with Arrow compute; the lines' bytes are the array's data buffer.
+        lines = json_objects(batch, self._names, closing="}\n")
+        if not len(lines):
+            return b""
+        _, offsets, data = lines.buffers()
+        bounds = np.frombuffer(offsets, dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset)
+        return data[int(bounds[0]) : int(bounds[-1])].to_pybytes()
 
     def footer(self) -> bytes:
         return b""
