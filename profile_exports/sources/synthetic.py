@@ -9,7 +9,9 @@ import pyarrow as pa
 
 from ..hookspecs import hookimpl
 from ..options import check_options, positive_int
-from .synthetic_data import SYNTHETIC_SCHEMA, generate_profiles
+
+# synthetic_data builds its vocabularies when imported (a few hundred ms): only once a synthetic
+# source is used, not whenever the plugins load.
 
 
 class SyntheticSource:
@@ -23,6 +25,8 @@ class SyntheticSource:
         return list(range(self._partitions))
 
     def schema(self) -> pa.Schema:
+        from .synthetic_data import SYNTHETIC_SCHEMA
+
         return SYNTHETIC_SCHEMA
 
     @property
@@ -38,6 +42,8 @@ class SyntheticSource:
         return start, per + (1 if partition < extra else 0)
 
     def read(self, partition: int) -> Iterator[pa.RecordBatch]:
+        from .synthetic_data import generate_profiles
+
         start, count = self._range(partition)
         yield from generate_profiles(count, seed=self._seed, batch_size=self._batch_size, start=start)
 

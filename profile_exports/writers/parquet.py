@@ -39,6 +39,7 @@ LAYOUTS = ("nested", "flat")
 
 ROW_GROUP_ROWS = 65_536  # readers parallelise and skip by row group: big enough, not huge
 ROW_GROUP_BYTES = 64 * 1024 * 1024  # Arrow bytes buffered at most before a row group is written
+WRITE_BUFFER = 1024 * 1024  # bytes gathered before a write to the sink
 PROBE_ROWS = 1024  # the first row group, written before there is any size history to project from
 CALIBRATION_ROWS = 64  # the fixed cost of a row group is measured on a typical one of these
 SAMPLE_ROWS = 1024  # rows of a row group encoded in memory first, to catch a change in the data
@@ -313,6 +314,7 @@ class ParquetFileWriter:
         # the file in progress
         self._file: SinkFile | None = None
         self._stream: _SinkStream | None = None
+        self._buffered: pa.BufferedOutputStream | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._part = 0
         self._rows = 0
@@ -348,13 +350,16 @@ class ParquetFileWriter:
     def abort(self) -> None:
         if self._file is None:
             return
-        file, stream, parquet = self._file, self._stream, self._parquet
-        self._file = self._stream = self._parquet = None
+        file, stream, parquet, buffered = self._file, self._stream, self._parquet, self._buffered
+        self._file = self._stream = self._parquet = self._buffered = None
         try:
             if stream is not None and parquet is not None:
                 stream.discard()  # closing pyarrow's writer writes a footer: let it go nowhere
                 with contextlib.suppress(Exception):
                     parquet.close()
+                if buffered is not None:
+                    with contextlib.suppress(Exception):
+                        buffered.close()
         finally:
             file.abort()
 
@@ -435,9 +440,10 @@ class ParquetFileWriter:
         return self._footer_base + _FILE_TRAILER + groups * (self._footer_per_group * 5 // 4 + 256)
 
     def _write_group(self, group: pa.Table) -> None:
-        assert self._file is not None and self._parquet is not None
+        assert self._file is not None and self._parquet is not None and self._buffered is not None
         before = self._file.bytes_written
         self._parquet.write_table(group, row_group_size=group.num_rows)
+        self._buffered.flush()  # the sink's byte count is what the size model learns from
         self._model.learn(group.nbytes, self._file.bytes_written - before)
         self._rows += group.num_rows
         self._groups += 1
@@ -464,24 +470,32 @@ class ParquetFileWriter:
     # -- files -----------------------------------------------------------------------------------
 
     def _parquet_writer(self, where: Any) -> pq.ParquetWriter:
-        return pq.ParquetWriter(where, self._shape.schema, compression=self._codec, compression_level=self._codec_level)
+        return pq.ParquetWriter(
+            where,
+            self._shape.schema,
+            compression=self._codec,
+            compression_level=self._codec_level,
+        )
 
     def _open(self) -> None:
         self._file = self._new_file(self._part)
         self._stream = _SinkStream(self._file)
-        self._parquet = self._parquet_writer(pa.PythonFile(self._stream, mode="w"))
+        # pyarrow writes page by page: buffered, the sink gets a few large writes instead of many small ones
+        self._buffered = pa.BufferedOutputStream(pa.PythonFile(self._stream, mode="w"), buffer_size=WRITE_BUFFER)
+        self._parquet = self._parquet_writer(self._buffered)
         self._rows = 0
         self._groups = 0
 
     def _finish(self) -> None:
-        assert self._file is not None and self._parquet is not None
+        assert self._file is not None and self._parquet is not None and self._buffered is not None
         before = self._file.bytes_written
         self._parquet.close()
+        self._buffered.close()  # pyarrow does not close a stream it was given: the footer is still in the buffer
         if self._groups:  # the real footer corrects the estimate of what a row group adds to it
             footer = self._file.bytes_written - before - _FILE_TRAILER - self._footer_base
             self._footer_per_group = max(self._footer_per_group, footer // self._groups)
         self._committed.append(commit_file(self._file, rows=self._rows, part=self._part))
-        self._file = self._stream = self._parquet = None
+        self._file = self._stream = self._parquet = self._buffered = None
         self._part += 1
 
 
