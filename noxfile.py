@@ -34,8 +34,9 @@ def typing(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Throughput and memory against baselines measured in the same run (pass --quick for a smoke run)."""
-    session.install("-e", ".[test]")  # the upload benchmark starts the same servers as the tests
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    session.install("-e", ".[test,bench]")  # the upload benchmark starts the same servers as the tests
+    session.run("python", "benchmarks/peers.py", *session.posargs)
+    session.run("python", "benchmarks/parallel.py", *session.posargs)
     session.run("python", "benchmarks/memory.py", *session.posargs)
     session.run("python", "benchmarks/incremental.py", *session.posargs)
     session.run("python", "benchmarks/upload.py", *session.posargs)

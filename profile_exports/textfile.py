@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -68,6 +69,8 @@ class TextFileWriter:
         self._part = 0
         self._rows = 0
         self._compressor: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profile-exports-gzip")
+        self._pending: list[Future[None]] = []
         self._certain = 0  # bytes written to the file up to the last compressor sync
         self._uncertain = 0  # uncompressed bytes fed since then
 
@@ -78,13 +81,20 @@ class TextFileWriter:
             self._write_rows(batch.slice(start, _CHUNK_ROWS), None)
 
     def close(self) -> list[CommittedFile]:
-        if self._file is None and not self._committed:
-            self._open()  # an export with no rows still gets one file with the header
-        if self._file is not None:
-            self._finish()
+        try:
+            if self._file is None and not self._committed:
+                self._open()  # an export with no rows still gets one file with the header
+            if self._file is not None:
+                self._finish()
+        finally:
+            self._pool.shutdown(wait=True)
         return list(self._committed)
 
     def abort(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._pending = []
         if self._file is not None:
             self._file.abort()
             self._file = None
@@ -138,15 +148,29 @@ class TextFileWriter:
             self._file.write(data)
             self._certain += len(data)
             return
-        out = self._compressor.compress(data)
-        if out:
-            self._file.write(out)
         self._uncertain += len(data)
+        # Compress (ISA-L releases the GIL) and write in a worker while the next rows are encoded;
+        # at most two chunks wait, so memory stays bounded.
+        self._pending.append(self._pool.submit(self._compress_and_write, self._file, self._compressor, data))
+        while len(self._pending) > 2:
+            self._pending.pop(0).result()
+
+    @staticmethod
+    def _compress_and_write(file: SinkFile, compressor: Any, data: bytes) -> None:
+        out = compressor.compress(data)
+        if out:
+            file.write(out)
+
+    def _drain(self) -> None:
+        """Wait for the chunks handed to the worker (and raise its error, if any)."""
+        while self._pending:
+            self._pending.pop(0).result()
 
     def _sync(self) -> None:
         if not self._gzip or not self._uncertain:
             return
         assert self._file is not None
+        self._drain()
         out = self._compressor.flush(isal_zlib.Z_SYNC_FLUSH)
         if out:
             self._file.write(out)
@@ -158,6 +182,7 @@ class TextFileWriter:
         if self._footer:
             self._feed(self._footer, 0)
         if self._gzip:
+            self._drain()
             self._file.write(self._compressor.flush())
         self._committed.append(commit_file(self._file, rows=self._rows, part=self._part))
         self._file = None
