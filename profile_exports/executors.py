@@ -189,8 +189,19 @@ class Executor(Protocol):
 def _forkserver() -> Any:
     # Forking a process whose Arrow thread pools are running is unsafe; a fork server forks from a
     # clean process that has already imported the library, so each worker starts in milliseconds.
+    from .plugins import BUILTIN_PLUGINS
+
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["profile_exports.exporter", "profile_exports.executors"])
+    # Imported once in the server, not in every worker (a module that fails to import is skipped).
+    context.set_forkserver_preload(
+        [
+            "profile_exports.exporter",
+            "profile_exports.executors",
+            *BUILTIN_PLUGINS,
+            "pyarrow.dataset",
+            "pyarrow.parquet",
+        ]
+    )
     return context
 
 
