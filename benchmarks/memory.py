@@ -84,8 +84,10 @@ def main() -> int:
             )
         ratio = runs[large]["peak_rss_mb"] / runs[small]["peak_rss_mb"]
         limit = LIMIT
-        verdict = " ok" if ratio <= limit else f" OVER the {limit}x target"
-        failed |= ratio > limit
+        # The target compares 100,000 with 1,000,000 profiles; below that, fixed costs dominate.
+        enforced = small >= 100_000
+        verdict = (" ok" if ratio <= limit else f" OVER the {limit}x target") if enforced else " (not enforced)"
+        failed |= enforced and ratio > limit
         print(f"{fmt:<8} peak RSS {large:,} / {small:,} profiles = {ratio:.2f}x{verdict}")
         report[fmt] = {"runs": runs, "ratio": ratio, "limit": limit}
     huge = args.huge if args.huge is not None else (0 if args.quick else 10_000_000)
