@@ -121,8 +121,16 @@ def _object(keys: Sequence[str], columns: Sequence[pa.Array], closing: str = "}"
 
 def _list_texts(column: pa.Array) -> pa.Array:
     # .values with the offsets (not .flatten()): the offsets index the whole child array.
-    items = pc.fill_null(json_texts(column.values), "null")
+    values = column.values
     list_type = pa.large_list(pa.string()) if pa.types.is_large_list(column.type) else pa.list_(pa.string())
+    text = _string_like(values)
+    if text is not None and values.null_count == 0:
+        # Lists of text (tags, ids): joined with '","' between quotes, no quoting pass per item.
+        lists = type(column).from_arrays(column.offsets, _escaped(text), type=list_type)
+        joined = pc.binary_join_element_wise('["', pc.binary_join(lists, '","'), '"]', "")
+        joined = pc.if_else(pc.equal(pc.list_value_length(column), 0), "[]", joined)
+        return _with_nulls(joined, column)
+    items = pc.fill_null(json_texts(values), "null")
     lists = type(column).from_arrays(column.offsets, items, type=list_type)
     joined = pc.binary_join(lists, ",")
     return _with_nulls(pc.binary_join_element_wise("[", joined, "]", ""), column)

@@ -140,3 +140,10 @@ def test_timestamps_follow_one_rule_wherever_they_are() -> None:
 def test_non_finite_floats_are_the_same_strings_at_every_depth() -> None:
     nested = pa.array([[float("nan"), float("inf"), None, 2.0]], pa.list_(pa.float64()))
     assert json_texts(nested).to_pylist() == ['["NaN","Infinity",null,2.0]']
+
+
+def test_lists_of_text_without_null_items() -> None:
+    column = pa.array([["a", 'q"uote'], [], None, ["\\n", "é"], [""]], pa.list_(pa.string())).slice(0)
+    expected = [None if v is None else orjson.dumps(v).decode() for v in column.to_pylist()]
+    assert json_texts(column).to_pylist() == expected
+    assert json_texts(column.slice(1)).to_pylist() == expected[1:]
