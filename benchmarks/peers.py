@@ -609,6 +609,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated profile counts")
     parser.add_argument("--formats", default=",".join(FORMATS), help="comma-separated: csv,json,xml,parquet")
     parser.add_argument("--skip-dlt-above", type=int, default=100_000, help="no dlt contenders above this size")
+    parser.add_argument("--contenders", default="", help="comma-separated subset (default: all); lib always runs")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--format", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -623,6 +624,7 @@ def main() -> int:
     unknown = set(formats) - set(FORMATS)
     if unknown:
         parser.error(f"unknown formats: {', '.join(sorted(unknown))}")
+    chosen = {c.strip() for c in args.contenders.split(",") if c.strip()}
     print(f"{os.cpu_count()} cores; Parquet codec of every contender: {lib_codec()} (the library's default)")
     report: dict[str, Any] = {
         "sizes": sizes,
@@ -649,6 +651,8 @@ def main() -> int:
                     checked_rows("lib", fmt, [Path(f) for f in r["files"]], count)
                 results: dict[str, dict[str, Any]] = {}
                 for contender in CONTENDERS[fmt]:
+                    if chosen and contender != "lib" and contender not in chosen:
+                        continue
                     if contender in DLT and count > args.skip_dlt_above:
                         results[contender] = {"skipped": f"above --skip-dlt-above {args.skip_dlt_above:,}"}
                         continue
