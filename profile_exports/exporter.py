@@ -277,7 +277,7 @@ class Exporter:
                     if context.changes is not None:
                         context.changes.finish_partition(partition)
             else:
-                tasks = [self._task(export_id, started, partition, plan, context, executor) for partition in partitions]
+                tasks = self._tasks(export_id, started, partitions, plan, context, executor)
                 try:
                     outcomes = executor.run(tasks, context.should_stop, poll_seconds=0.2)
                 finally:
@@ -353,23 +353,33 @@ class Exporter:
             return ProcessExecutor(execution.workers)
         return DaskExecutor(execution.dask_address, client=self._dask_client)
 
-    def _task(
-        self, export_id: str, started: datetime, partition: int, plan: _Plan, context: RunContext, executor: Executor
-    ) -> PartitionTask:
-        return PartitionTask(
+    def _tasks(
+        self,
+        export_id: str,
+        started: datetime,
+        partitions: Sequence[int],
+        plan: _Plan,
+        context: RunContext,
+        executor: Executor,
+    ) -> list[PartitionTask]:
+        """One task per partition; the settings, plugins and environment are gathered once for all."""
+        if not partitions:
+            return []
+        first = PartitionTask(
             config=self.config.to_mapping(),
             plugins=portable_plugins(self._plugins),
             load_entry_points=self._load_entry_points,
             strict_plugins=self._strict_plugins,
             export_id=export_id,
             started=started,
-            partition=partition,
+            partition=partitions[0],
             schema=plan.schema,
             layout=plan.layout,
             changes=context.changes,
             stop=executor.stop_signal() if context.should_stop is not None else None,
             environment=dict(os.environ) if isinstance(executor, ProcessExecutor) else None,
         )
+        return [attrs.evolve(first, partition=partition) for partition in partitions]
 
     def run_partition(self, task: PartitionTask) -> PartitionOutcome:
         """Export one partition for a driver elsewhere (in a worker process or a Dask task)."""
