@@ -539,3 +539,73 @@ def test_every_row_lands_once_in_order_in_whole_files(sizes: list[int], cap: int
         ids += [r["clevertapId"] for r in table.column("profileIdentities").to_pylist()]
     assert ids == [f"p{i}" for i in range(start)]
     assert len(committed) == 1 or all(f.rows for f in committed)  # only an export without rows has an empty file
+
+
+def test_scattered_text_is_written_plain_without_statistics_and_repeated_values_with_a_dictionary() -> None:
+    # Unique ids: a dictionary would be built and dropped at its size limit, and min/max skip nothing.
+    files: dict[str, bytes] = {}
+    opened: list[MemoryFile] = []
+    writer = open_writer(files, opened, 100_000_000)
+    for start in range(0, 20_000, 5000):
+        writer.write(batch_of(start, 5000, note=("red", "green", "blue")[start // 5000 % 3]))
+    (committed,) = writer.close()
+    metadata = pq.read_metadata(pa.BufferReader(files[committed.key]))
+    columns = {}
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for c in range(group.num_columns):
+            columns.setdefault(group.column(c).path_in_schema, []).append(group.column(c))
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    for path in ("identity", "profileIdentities.clevertapId"):
+        assert all(not dictionary & set(c.encodings) for c in columns[path]), path
+        assert all(c.statistics is None or not c.statistics.has_min_max for c in columns[path]), path
+    note = columns["profileProps.note"]
+    assert all(dictionary & set(c.encodings) for c in note)
+    assert all(c.statistics.has_min_max for c in note)
+    assert columns["profileProps.n"][-1].statistics.max == 19_999  # numbers keep their statistics
+    table = pq.read_table(pa.BufferReader(files[committed.key]))
+    assert table.column("identity").to_pylist() == [f"p{i}" for i in range(20_000)]
+
+
+def test_too_few_values_to_judge_keep_arrows_default_encodings() -> None:
+    files: dict[str, bytes] = {}
+    opened: list[MemoryFile] = []
+    writer = open_writer(files, opened, 100_000_000)
+    writer.write(batch_of(0, 100))
+    (committed,) = writer.close()
+    group = pq.read_metadata(pa.BufferReader(files[committed.key])).row_group(0)
+    assert all(group.column(c).statistics.has_min_max for c in range(group.num_columns))
+
+
+class FailingFile(MemoryFile):
+    """A sink file whose write fails once when it reaches ``limit`` bytes (a connection dropped
+    mid-file), and works again after: a failure that went unnoticed would leave a hole in the file."""
+
+    def __init__(self, files: dict[str, bytes], key: str, limit: int) -> None:
+        super().__init__(files, key)
+        self.limit = limit
+        self.failed = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        if not self.failed and self.bytes_written + len(data) > self.limit:
+            self.failed = True
+            raise OSError("connection reset by peer")
+        super().write(data)
+
+
+def test_a_failure_writing_a_row_group_reaches_the_caller_and_the_file_is_aborted() -> None:
+    # Row groups are written in a thread: its error must come out of write() or close(), not vanish.
+    files: dict[str, bytes] = {}
+    opened: list[MemoryFile] = []
+
+    def new_file(part: int) -> MemoryFile:
+        opened.append(FailingFile(files, f"part-{part}.parquet", limit=200_000))
+        return opened[-1]
+
+    writer = parquet_writer.ParquetFileWriter(LAYOUT, compression="none", max_file_bytes=10**9, new_file=new_file)
+    with pytest.raises(OSError, match="connection reset"):
+        for start in range(0, 200_000, 5000):
+            writer.write(batch_of(start, 5000, note="x" * 20))
+        writer.close()
+    writer.abort()
+    assert opened and all(f.aborted for f in opened) and not files
