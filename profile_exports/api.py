@@ -17,7 +17,7 @@ from .results import ExportResult
 
 _DESTINATION_KEYS = tuple(a.name for a in attrs.fields(DestinationConfig) if a.name != "url")
 _TOP_KEYS = ("name", "account_id", "export_id")
-_SECTION_KEYS = ("identifiers", "properties", "schedule", "execution")
+_SECTION_KEYS = ("identifiers", "properties", "schedule", "execution", "transforms")
 _EXECUTION_KEYS = ("executor", "workers", "dask_address")
 _SOURCE_KEYS = ("mapping", "bad_records", "batch_size")
 _ALL_KEYS = (*_DESTINATION_KEYS, *_TOP_KEYS, *_SECTION_KEYS, *_SOURCE_KEYS, *_EXECUTION_KEYS, "source")
@@ -86,8 +86,9 @@ def export(
     polars DataFrame, or the path of a JSON Lines or Parquet file. ``settings`` are the keys of the
     configuration file: destination keys (``format``, ``folders``, ``file_name``, ``max_file_mb``,
     ...) directly, the ``identifiers``, ``properties`` and ``schedule`` sections as dicts, and the
-    source keys ``mapping``, ``bad_records``, ``batch_size``, and the execution keys ``executor``,
-    ``workers``, ``dask_address`` (``dask_client``: a ``distributed.Client`` to run partitions on).
+    source keys ``mapping``, ``bad_records``, ``batch_size``, the execution keys ``executor``,
+    ``workers``, ``dask_address`` (``dask_client``: a ``distributed.Client`` to run partitions on),
+    and ``transforms`` (PII controls: ``hash``, ``drop``, ``salt``, ``apply``) as a dict.
 
     >>> export([{"profile_id": "p1", "Name": "Ada"}], "memory://demo", format="json").rows
     1

@@ -127,6 +127,7 @@ class DestinationConfig:
         default="nested", validator=_validator("destination.parquet_layout", ("nested", "flat"))
     )
     max_file_mb: float = 100
+    spreadsheet_safe: bool = True  # CSV: cells that a spreadsheet would run as formulas get a leading '
     timezone: str = "UTC"
     max_retries: int = attrs.field(default=5)
     storage_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map, repr=False)
@@ -145,6 +146,8 @@ class DestinationConfig:
             )
         if self.file_name is not None:
             self.file_name_template()
+        if not isinstance(self.spreadsheet_safe, bool):
+            raise ConfigError("destination.spreadsheet_safe", f"must be true or false; got {self.spreadsheet_safe!r}")
         if not isinstance(self.format, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", self.format):
             raise ConfigError("destination.format", f"must be a format name like 'csv'; got {self.format!r}")
         if (
@@ -315,6 +318,60 @@ class ExecutionConfig:
             raise ConfigError("execution.dask_address", 'must be a scheduler address such as "tcp://10.0.0.5:8786"')
 
 
+_TRANSFORM_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+@attrs.frozen(kw_only=True)
+class TransformsConfig:
+    """PII controls on output columns (names as exported, after renames), applied before anything is
+    written or fingerprinted: ``hash`` (salted SHA-256), ``drop``, or a plugin's transform (``apply``).
+    """
+
+    hash: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    drop: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    salt: str | None = attrs.field(default=None, repr=False)  # a credential: never shown
+    apply: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)  # transform name -> columns
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map, repr=False)  # name -> table
+
+    def __attrs_post_init__(self) -> None:
+        claimed: dict[str, str] = {}
+        for field, name, column in self.steps():
+            if not isinstance(column, str) or not column.strip():
+                raise ConfigError(field, "must be the name of an output column, e.g. 'Email'")
+            if column in claimed:
+                raise ConfigError(
+                    field, f"{column!r} already goes through {claimed[column]}; a column takes one transform"
+                )
+            claimed[column] = f"transforms.{name}" if name in ("hash", "drop") else f"transforms.apply.{name}"
+        for name, columns in self.apply.items():
+            if not isinstance(name, str) or not _TRANSFORM_NAME.fullmatch(name):
+                raise ConfigError(f"transforms.apply.{name}", "must be a transform name like 'mask_email'")
+            if isinstance(columns, str) or not isinstance(columns, list | tuple):
+                raise ConfigError(f"transforms.apply.{name}", "must be a list of output column names")
+        for name, table in self.options.items():
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"transforms.options.{name}", "must be a table of the transform's options")
+        if self.salt is not None and (not isinstance(self.salt, str) or not self.salt):
+            raise ConfigError("transforms.salt", 'must be a non-empty text (a secret: write it as "${NAME}")')
+        if self.uses("hash") and self.salt is None:
+            raise ConfigError(
+                "transforms.salt",
+                'is required to hash columns: a secret of your own, best from the environment: salt = "${EXPORT_SALT}"',
+            )
+
+    def steps(self) -> list[tuple[str, str, str]]:
+        """(setting, transform name, column) for every column named, in the order given."""
+        out = [(f"transforms.hash[{i}]", "hash", c) for i, c in enumerate(self.hash)]
+        out += [(f"transforms.drop[{i}]", "drop", c) for i, c in enumerate(self.drop)]
+        for name, columns in self.apply.items():
+            if isinstance(columns, list | tuple):
+                out += [(f"transforms.apply.{name}[{i}]", str(name), c) for i, c in enumerate(columns)]
+        return out
+
+    def uses(self, name: str) -> bool:
+        return any(step[1] == name for step in self.steps())
+
+
 _SECTIONS = {
     "source": SourceConfig,
     "destination": DestinationConfig,
@@ -322,6 +379,7 @@ _SECTIONS = {
     "properties": PropertiesConfig,
     "schedule": ScheduleConfig,
     "execution": ExecutionConfig,
+    "transforms": TransformsConfig,
 }
 _TOP_KEYS = ("name", "account_id", "export_id", *_SECTIONS)
 _SOURCE_KEYS = ("kind", "mapping", "bad_records", "batch_size")
@@ -340,6 +398,7 @@ class ExportConfig:
     properties: PropertiesConfig = attrs.field(factory=PropertiesConfig)
     schedule: ScheduleConfig = attrs.field(factory=ScheduleConfig)
     execution: ExecutionConfig = attrs.field(factory=ExecutionConfig)
+    transforms: TransformsConfig = attrs.field(factory=TransformsConfig)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -393,7 +452,7 @@ class ExportConfig:
             "bad_records": source.bad_records,
             "batch_size": source.batch_size,
         }
-        for name in ("destination", "identifiers", "properties", "schedule", "execution"):
+        for name in ("destination", "identifiers", "properties", "schedule", "execution", "transforms"):
             section = getattr(self, name)
             raw[name] = {a.name: _plain(getattr(section, a.name)) for a in attrs.fields(type(section))}
             raw[name] = {k: v for k, v in raw[name].items() if v is not None}

@@ -57,6 +57,7 @@ from .plugins import Components, ExportsPluginManager, load_components
 from .progress import Progress
 from .results import CommittedFile, ExportResult, PartitionStats, RejectedRecord, RunInfo
 from .secrets import expand_env
+from .transforms import ColumnTransforms, plan_transforms
 from .urls import join, redact_url
 from .values import python_values
 
@@ -148,6 +149,8 @@ class Exporter:
             )
         self._source_factory = self.components.source(config.source.kind)
         self._sink_factory = self.components.sink_for(destination.url)
+        for field, name, _ in config.transforms.steps():  # an unknown transform fails now, not mid-run
+            self.components.transform(name, field)
         self._progress = progress
 
     @property
@@ -215,16 +218,20 @@ class Exporter:
                 break
         schema = schema if schema is not None else pa.schema([("profile_id", pa.string())])
         layout = build_layout(self.config, schema)
+        transforms = self._transforms(layout)
+        out_layout = transforms.layout if transforms is not None else layout
         out_rows: list[dict[str, Any]] = []
         for batch in batches:
             projected = project(conform(batch, schema, {}), layout, self.config)
+            if transforms is not None:
+                projected = transforms.apply(projected)
             columns = [python_values(c) for c in projected.columns]
-            out_rows += [dict(zip(layout.names, values, strict=True)) for values in zip(*columns, strict=True)]
+            out_rows += [dict(zip(out_layout.names, values, strict=True)) for values in zip(*columns, strict=True)]
         return Preview(
             destination=redact_url(self.config.destination.url),
             folder=namer.folder(partition),
             file_names=tuple(namer.file_name(partition, part, self.extension) for part in range(2)),
-            columns=layout.names,
+            columns=out_layout.names,
             rows=tuple(out_rows),
         )
 
@@ -258,6 +265,7 @@ class Exporter:
             if context.columns is not None:
                 lock = config.properties.user == "all" and config.properties.schema == "lock"
                 plan.layout = evolve_layout(context.columns, plan.layout, lock=lock)
+            transforms = self._transforms(plan.layout)  # checked before any file is written
             files: list[CommittedFile] = []
             stats: list[PartitionStats] = []
             values_as_text = dict(plan.values_as_text)
@@ -298,7 +306,7 @@ class Exporter:
                 export_id=export_id,
                 destination=sink.display_url,
                 format=config.destination.format,
-                columns=plan.layout.names,
+                columns=transforms.layout.names if transforms is not None else plan.layout.names,
                 files=tuple(files),
                 rows=sum(s.rows for s in stats),
                 bytes=sum(f.bytes for f in files),
@@ -309,7 +317,7 @@ class Exporter:
                 rejected_count=plan.rejected_count,
                 values_as_text={_display_name(k): v for k, v in values_as_text.items()},
                 profiles_seen=sum(s.profiles_seen for s in stats),
-                layout=plan.layout,
+                layout=plan.layout,  # before transforms: what later runs' columns build on
             )
             if context.manifest:
                 result = attrs.evolve(result, manifest=self._write_manifest(sink, namer, source, result, context))
@@ -485,6 +493,14 @@ class Exporter:
             yield batch, canonicalizer.values_as_text
             canonicalizer.values_as_text = {}
 
+    def _transforms(self, layout: OutputLayout) -> ColumnTransforms | None:
+        """The ``[transforms]`` of this export on ``layout`` (the salt read from the environment)."""
+        config = self.config.transforms
+        salt = config.salt
+        if salt is not None:
+            salt = expand_env({"salt": salt}, "transforms")["salt"]
+        return plan_transforms(layout, config, self.components.transform, salt)
+
     def _run_partition(
         self,
         source: Any,
@@ -513,12 +529,16 @@ class Exporter:
             opened.append(_Announced(handle, partition, announce))
             return opened[-1]
 
+        transforms = self._transforms(plan.layout)
         writer = self.writer.open(
-            layout=plan.layout,
+            layout=transforms.layout if transforms is not None else plan.layout,
             compression=self.compression,
             max_file_bytes=self.config.destination.max_file_bytes,
             new_file=new_file,
-            options={"parquet_layout": self.config.destination.parquet_layout},
+            options={
+                "parquet_layout": self.config.destination.parquet_layout,
+                "spreadsheet_safe": self.config.destination.spreadsheet_safe,
+            },
         )
         rows = seen = 0
         stopped = False
@@ -529,6 +549,8 @@ class Exporter:
                 _add_counts(values_as_text, text_counts)
                 conformed = conform(batch, plan.schema, values_as_text)
                 projected = project(conformed, plan.layout, self.config)
+                if transforms is not None:
+                    projected = transforms.apply(projected)
                 seen += projected.num_rows
                 if changes is not None and selected is not None:
                     selected.submit(changes.select, partition, conformed.column("profile_id"), projected)

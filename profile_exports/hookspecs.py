@@ -50,6 +50,20 @@ def register_sources(register: Register) -> None:
 
 
 @hookspec
+def register_transforms(register: Register) -> None:
+    """Register column transforms (PII controls such as masking or tokenising).
+
+    :param register: call ``register(transform)`` once per transform; ``transform.name`` is the key of
+        ``[transforms] apply`` that selects it (``hash`` and ``drop`` are built in). A transform has
+        ``output_type(type) -> type | None`` (None: the column is left out) and
+        ``apply(column, context) -> column`` for one output column's Arrow array of a batch;
+        ``context`` (:class:`profile_exports.transforms.TransformContext`) holds the column name, the
+        salt and the transform's ``[transforms.options.<name>]`` table. It must return an array of
+        the type ``output_type`` gave, with one value per row.
+    """
+
+
+@hookspec
 def export_started(run: RunInfo) -> None:
     """A run has passed preflight and is about to read its source.
 

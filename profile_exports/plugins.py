@@ -36,6 +36,7 @@ BUILTIN_PLUGINS = (
     "profile_exports.sources.files",
     "profile_exports.sources.sql",
     "profile_exports.sources.synthetic",
+    "profile_exports.pii",
 )
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 
@@ -46,9 +47,9 @@ class PluginWarning(UserWarning):
 
 @attrs.frozen
 class Component:
-    """A registered writer, sink factory or source factory, and the plugin it came from."""
+    """A registered writer, sink factory, source factory or transform, and the plugin it came from."""
 
-    kind: str  # "writer" | "sink" | "source"
+    kind: str  # "writer" | "sink" | "source" | "transform"
     name: str
     obj: Any
     plugin: str
@@ -62,10 +63,11 @@ class Components:
     writers: Mapping[str, Component]
     sinks: Mapping[str, Component]  # by URL protocol; "*" is the fallback
     sources: Mapping[str, Component]
+    transforms: Mapping[str, Component] = attrs.field(factory=lambda: MappingProxyType({}))
 
     def all(self) -> list[Component]:
         seen, out = set(), []
-        for c in [*self.writers.values(), *self.sinks.values(), *self.sources.values()]:
+        for c in [*self.writers.values(), *self.sinks.values(), *self.sources.values(), *self.transforms.values()]:
             if id(c) not in seen:
                 seen.add(id(c))
                 out.append(c)
@@ -76,6 +78,9 @@ class Components:
 
     def source(self, name: str) -> Any:
         return _lookup(self.sources, name, "source.kind", "source kind").obj
+
+    def transform(self, name: str, field: str) -> Any:
+        return _lookup(self.transforms, name, field, "transform").obj
 
     def sink_for(self, url: str) -> Any:
         protocol = protocol_of(url)
@@ -142,11 +147,13 @@ def collect_components(pm: ExportsPluginManager, *, strict: bool = False) -> Com
     writers: dict[str, Component] = {}
     sinks: dict[str, Component] = {}
     sources: dict[str, Component] = {}
+    transforms: dict[str, Component] = {}
     # get_hookimpls() lists implementations in registration order, so later plugins override.
     for hook_name, kind in (
         ("register_writers", "writer"),
         ("register_sinks", "sink"),
         ("register_sources", "source"),
+        ("register_transforms", "transform"),
     ):
         caller = getattr(pm.hook, hook_name)
         for impl in caller.get_hookimpls():
@@ -180,10 +187,14 @@ def collect_components(pm: ExportsPluginManager, *, strict: bool = False) -> Com
                     writers[component.name] = component
                 elif kind == "source":
                     sources[component.name] = component
+                elif kind == "transform":
+                    transforms[component.name] = component
                 else:
                     for protocol in getattr(component.obj, "protocols", ("*",)):
                         sinks[protocol] = component
-    return Components(MappingProxyType(writers), MappingProxyType(sinks), MappingProxyType(sources))
+    return Components(
+        MappingProxyType(writers), MappingProxyType(sinks), MappingProxyType(sources), MappingProxyType(transforms)
+    )
 
 
 def load_components(

@@ -20,14 +20,16 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-_SECRET_NAME = re.compile(r"(secret|password|passwd|token|credential|connection_string|conn_str|sas|key|auth)", re.I)
+_SECRET_NAME = re.compile(
+    r"(secret|password|passwd|token|credential|connection_string|conn_str|sas|key|auth|salt)", re.I
+)
 _NOT_SECRET = re.compile(
     r"^(key_prefix|endpoint_url|region|region_name|project|account_name|account_url|client_id|tenant_id)$", re.I
 )
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 # Where credentials may sit in the settings: option tables and URLs.
-_OPTION_TABLES = (("destination", "storage_options"), ("source",))
+_OPTION_TABLES = (("destination", "storage_options"), ("source",), ("transforms",))
 _SOURCE_COMMON = ("kind", "mapping", "bad_records", "batch_size")
 
 Credentials = Callable[[str, tuple[str, ...]], Mapping[str, Any]]

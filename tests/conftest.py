@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from profile_exports.spreadsheet import original_text
+
 
 def _open_text(path: str | Path) -> str:
     data = Path(path).read_bytes()
@@ -17,11 +19,13 @@ def _open_text(path: str | Path) -> str:
     return data.decode("utf-8")
 
 
-def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows, read with the stdlib csv module."""
+def read_csv(path: str | Path, *, as_written: bool = False) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows, read with the stdlib csv module; unless ``as_written``, with the apostrophes
+    spreadsheet safety adds taken off again (the documented reader rule)."""
     reader = csv.reader(io.StringIO(_open_text(path), newline=""))
-    header = next(reader)
-    return header, [dict(zip(header, row, strict=True)) for row in reader]
+    cell = (lambda text: text) if as_written else original_text
+    header = [cell(n) for n in next(reader)]
+    return header, [dict(zip(header, map(cell, row), strict=True)) for row in reader]
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

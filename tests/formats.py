@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from lxml import etree
 
+from profile_exports.spreadsheet import original_text
+
 
 def raw_bytes(path: str | Path) -> bytes:
     data = Path(path).read_bytes()
@@ -30,9 +32,11 @@ csv.field_size_limit(1 << 30)  # exported cells may be megabytes long
 
 
 def read_csv_file(path: str | Path) -> list[dict[str, Any]]:
+    """Rows as {column: text}, with the apostrophes spreadsheet safety added taken off again (the
+    documented reader rule; ``tests/test_spreadsheet.py`` reads the cells as written)."""
     reader = csv.reader(io.StringIO(raw_bytes(path).decode("utf-8"), newline=""))
-    header = next(reader)
-    return [dict(zip(header, row, strict=True)) for row in reader]
+    header = [original_text(n) for n in next(reader)]
+    return [dict(zip(header, map(original_text, row), strict=True)) for row in reader]
 
 
 def read_json_file(path: str | Path) -> list[dict[str, Any]]:

@@ -20,6 +20,8 @@ def test_every_configuration_key_is_in_the_reference() -> None:
         config.IdentifierConfig,
         config.PropertiesConfig,
         config.ScheduleConfig,
+        config.ExecutionConfig,
+        config.TransformsConfig,
     ):
         for field in attrs.fields(klass):
             if field.name == "options":
@@ -30,6 +32,6 @@ def test_every_configuration_key_is_in_the_reference() -> None:
 def test_every_hook_has_a_section_in_the_plugin_guide() -> None:
     text = (DOCS / "plugins.md").read_text(encoding="utf-8")
     hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "profile_exports_spec")]
-    assert len(hooks) == 7
+    assert len(hooks) == 8
     for name in hooks:
         assert f"{name}(" in text, name

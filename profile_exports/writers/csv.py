@@ -1,4 +1,8 @@
-"""CSV: a header row, RFC 4180 quoting, UTF-8; lists and mappings as compact JSON in the cell."""
+"""CSV: a header row, RFC 4180 quoting, UTF-8; lists and mappings as compact JSON in the cell.
+
+With ``spreadsheet_safe`` (the default), text cells that a spreadsheet would run as a formula get a
+leading apostrophe: see :mod:`profile_exports.spreadsheet`.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,26 @@ import pyarrow.csv as pa_csv
 
 from ..hookspecs import hookimpl
 from ..layout import OutputLayout
+from ..spreadsheet import safe_name, safe_texts
 from ..textfile import TextWriter
 from ..values import text_column
 
 
+def _is_text(type_: pa.DataType) -> bool:
+    if pa.types.is_dictionary(type_):
+        type_ = type_.value_type
+    return (
+        pa.types.is_string(type_)
+        or pa.types.is_large_string(type_)
+        or pa.types.is_binary(type_)
+        or pa.types.is_large_binary(type_)
+    )
+
+
 class CsvEncoder:
-    def __init__(self, layout: OutputLayout) -> None:
-        self._names = list(layout.names)
+    def __init__(self, layout: OutputLayout, *, spreadsheet_safe: bool = True) -> None:
+        self._names = [safe_name(n) for n in layout.names] if spreadsheet_safe else list(layout.names)
+        self._safe = spreadsheet_safe
         self._options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
 
     def header(self) -> bytes:
@@ -29,7 +46,7 @@ class CsvEncoder:
     def encode(self, batch: pa.RecordBatch) -> bytes:
         # Arrow's CSV writer quotes strings as needed and leaves nulls blank (an empty string is
         # written as ""), so blank cells and empty strings stay apart for readers that care.
-        columns = [text_column(c) for c in batch.columns]
+        columns = [self._cell_texts(c) for c in batch.columns]
         table = pa.RecordBatch.from_arrays(columns, names=[f"c{i}" for i in range(len(columns))])
         sink = io.BytesIO()
         pa_csv.write_csv(table, sink, self._options)
@@ -38,6 +55,10 @@ class CsvEncoder:
     def footer(self) -> bytes:
         return b""
 
+    def _cell_texts(self, column: pa.Array) -> pa.Array:
+        text = text_column(column)
+        return safe_texts(text) if self._safe and _is_text(column.type) else text
+
 
 class CsvWriter(TextWriter):
     name = "csv"
@@ -45,7 +66,7 @@ class CsvWriter(TextWriter):
     suffix = "csv"
 
     def encoder(self, layout: OutputLayout, options: Mapping[str, Any]) -> CsvEncoder:
-        return CsvEncoder(layout)
+        return CsvEncoder(layout, spreadsheet_safe=bool(options.get("spreadsheet_safe", True)))
 
 
 @hookimpl
