@@ -264,21 +264,28 @@ class Canonicalizer:
             )
             raise DataError(f"{self.where}: no profile_id column; {hint}")
         arrays = []
+        not_text: dict[int, str] = {}  # row -> the first field whose bytes are not UTF-8
         for name, column in zip(names, batch.columns, strict=True):
             wanted = CORE_TYPES.get(name)
             if wanted is not None and column.type != wanted:
                 column = _to_core_type(name, column, wanted, self.where)
+            elif _is_binary(column.type):
+                column = _utf8_text(name, column, not_text)
             arrays.append(column)
         batch = pa.RecordBatch.from_arrays(arrays, names=names)
         ids = batch.column(PROFILE_ID)
         bad = pc.or_kleene(pc.is_null(ids), pc.equal(ids, "")).fill_null(True)
+        if not_text:
+            flags = np.zeros(batch.num_rows, bool)
+            flags[list(not_text)] = True
+            bad = pc.or_(bad, pa.array(flags))
         if pc.any(bad).as_py():
             offsets = pc.indices_nonzero(bad).to_pylist()
             # Record numbers count the records the source yielded, rejected ones included.
             kept_before = _positions_of_kept(first, [r.index for r in rejected], batch.num_rows)
             for offset in offsets:
                 index = kept_before[offset]
-                reason = "has no profile_id (missing or empty)"
+                reason = not_text.get(offset) or "has no profile_id (missing or empty)"
                 self._reject_or_raise(index, reason)
                 rejected.append(Rejected(index, reason))
             batch = batch.filter(pc.invert(bad))
@@ -290,6 +297,34 @@ class Canonicalizer:
                 f"{self.where}: record {index} {reason}. Fix the record, map the right column with "
                 'source.mapping, or set source.bad_records = "skip" to count and report such records.'
             )
+
+
+def _is_binary(type_: pa.DataType) -> bool:
+    return pa.types.is_binary(type_) or pa.types.is_large_binary(type_) or pa.types.is_fixed_size_binary(type_)
+
+
+def _utf8_text(name: str, column: pa.Array, not_text: dict[int, str]) -> pa.Array:
+    """Bytes values as the text they encode in UTF-8: every format writes text. A value that is not
+    UTF-8 is noted in ``not_text`` (its record is a bad record) and becomes null here."""
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        pass
+    values = column.to_pylist()
+    for row, value in enumerate(values):
+        if value is None:
+            continue
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            values[row] = None
+            sample = value[exc.start : exc.start + 4]
+            not_text.setdefault(
+                row,
+                f"field {name!r} holds bytes that are not UTF-8 text (byte {exc.start}: {sample!r}); "
+                "decode them at the source, or store binary data as base64 text",
+            )
+    return pa.array([None if v is None else v.decode("utf-8") for v in values], pa.string())
 
 
 def _positions_of_kept(first: int, rejected: list[int], kept: int) -> list[int]:

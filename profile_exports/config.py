@@ -234,8 +234,18 @@ class PropertiesConfig:
         default="append", validator=_validator("properties.schema", ("append", "lock"))
     )
     system: tuple[str, ...] = attrs.field(default=DEFAULT_SYSTEM_PROPERTIES, converter=_tuple)
+    phone_format: Literal["as_is", "e164"] = attrs.field(
+        default="as_is", validator=_validator("properties.phone_format", ("as_is", "e164"))
+    )
+    phone_region: str | None = None  # for phones without a country code, with phone_format = "e164"
 
     def __attrs_post_init__(self) -> None:
+        if self.phone_region is not None and (
+            not isinstance(self.phone_region, str) or not re.fullmatch(r"[A-Z]{2}", self.phone_region)
+        ):
+            raise ConfigError(
+                "properties.phone_region", f"must be a two-letter region code like 'US'; got {self.phone_region!r}"
+            )
         for i, name in enumerate(self.device):
             if not isinstance(name, str) or not name:
                 raise ConfigError(f"properties.device[{i}]", "must be a device attribute name such as 'token'")

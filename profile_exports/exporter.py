@@ -29,6 +29,7 @@ import pyarrow as pa
 from .canonical import (
     COMM_PREFS,
     DEVICE,
+    PHONE,
     PROFILE_IDS,
     PROPERTIES,
     SUBSCRIPTION_GROUPS,
@@ -53,6 +54,7 @@ from .interfaces import ChangeFilter
 from .layout import OutputLayout, build_layout, evolve_layout, project
 from .manifest import Manifest, manifest_name
 from .naming import FileNamer
+from .phones import check_region, not_e164, to_e164
 from .plugins import Components, ExportsPluginManager, load_components
 from .progress import Progress
 from .results import CommittedFile, ExportResult, PartitionStats, RejectedRecord, RunInfo
@@ -149,6 +151,8 @@ class Exporter:
             )
         self._source_factory = self.components.source(config.source.kind)
         self._sink_factory = self.components.sink_for(destination.url)
+        if config.properties.phone_format == "e164":
+            check_region(config.properties.phone_region)  # and that phonenumbers is installed
         for field, name, _ in config.transforms.steps():  # an unknown transform fails now, not mid-run
             self.components.transform(name, field)
         self._progress = progress
@@ -317,6 +321,7 @@ class Exporter:
                 rejected_count=plan.rejected_count,
                 values_as_text={_display_name(k): v for k, v in values_as_text.items()},
                 profiles_seen=sum(s.profiles_seen for s in stats),
+                phones_not_e164=sum(s.phones_not_e164 for s in stats),
                 layout=plan.layout,  # before transforms: what later runs' columns build on
             )
             if context.manifest:
@@ -540,7 +545,9 @@ class Exporter:
                 "spreadsheet_safe": self.config.destination.spreadsheet_safe,
             },
         )
-        rows = seen = 0
+        rows = seen = wrong_phones = 0
+        phone_format = self.config.properties.phone_format
+        phone_region = self.config.properties.phone_region
         stopped = False
         changes = context.changes
         selected = _Selected(writer, self.config.source.batch_size) if changes is not None else None
@@ -548,6 +555,13 @@ class Exporter:
             for batch, text_counts in self._canonical_batches(source, partition, plan):
                 _add_counts(values_as_text, text_counts)
                 conformed = conform(batch, plan.schema, values_as_text)
+                phone_at = conformed.schema.get_field_index(PHONE)
+                if phone_at >= 0:
+                    phones = conformed.column(phone_at)
+                    if phone_format == "e164":
+                        phones = to_e164(phones, phone_region)
+                        conformed = conformed.set_column(phone_at, PHONE, phones)
+                    wrong_phones += not_e164(phones)
                 projected = project(conformed, plan.layout, self.config)
                 if transforms is not None:
                     projected = transforms.apply(projected)
@@ -586,6 +600,7 @@ class Exporter:
             bytes=sum(f.bytes for f in files),
             rejected=plan.rejected_count - rejected_before,
             profiles_seen=seen,
+            phones_not_e164=wrong_phones,
             seconds=time.perf_counter() - clock,
         )
 

@@ -48,6 +48,7 @@ class PartitionStats:
     seconds: float
     profiles_seen: int = 0  # read from the source; an incremental run writes only the changed ones
     worker: str | None = None  # "host:pid" of the worker process that ran it (None: the driver)
+    phones_not_e164: int = 0  # phone values read that are not E.164 (after phone_format = "e164")
 
 
 @attrs.frozen(kw_only=True)
@@ -89,6 +90,7 @@ class ExportResult:
     rejected_count: int = 0
     values_as_text: Mapping[str, int] = attrs.field(factory=dict)
     profiles_seen: int = 0
+    phones_not_e164: int = 0  # phone values that are not E.164: downstream validation would refuse them
     manifest: CommittedFile | None = None  # the run's completion marker
     layout: OutputLayout | None = attrs.field(default=None, repr=False, eq=False)  # columns with their types
 
@@ -110,4 +112,9 @@ class ExportResult:
         lines += [f"  {f.url}  ({f.rows} rows, {f.bytes} bytes)" for f in self.files]
         if self.rejected_count:
             lines.append(f"  {self.rejected_count} record(s) rejected; first: {self.rejected[0].reason}")
+        if self.phones_not_e164:
+            lines.append(
+                f"  {self.phones_not_e164} phone value(s) not in E.164 (+15551234567); "
+                '[properties] phone_format = "e164" rewrites those it can parse'
+            )
         return "\n".join(lines)

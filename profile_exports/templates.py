@@ -17,6 +17,12 @@ _CANONICAL = {v.lower(): v for v in VARIABLES}
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _ALLOWED = re.compile(r"[A-Za-z0-9/_-]")
 MAX_TEMPLATE_LENGTH = 512
+# Once its variables are filled in, a template must still make names every store takes: a folder or
+# file name (a segment between '/') of at most 255 bytes on local disks, and keys of at most 1024
+# bytes on S3. File names get up to ~55 more characters (timestamp, instance, part, extension).
+MAX_RENDERED_SEGMENT = 200
+MAX_RENDERED_LENGTH = 512
+VARIABLE_WIDTH = {"Account-id": 64, "Export-id": 20, "Timestamp": 20, "Instance-id": 10, "Date": 8}
 
 
 @attrs.frozen
@@ -60,7 +66,34 @@ def parse_template(text: str, field: str, *, allow_slash: bool = True) -> Templa
         parts.append((False, text[position:]))
     if text.startswith("/") or text.endswith("/") or "//" in text:
         raise ConfigError(field, "must not start or end with '/' nor contain '//' (empty folder names)")
+    _check_rendered_length(parts, field)
     return Template(text, tuple(parts))
+
+
+def _check_rendered_length(parts: list[tuple[bool, str]], field: str) -> None:
+    """The longest the template can render: each name between '/' and the whole."""
+    segments = [0]
+    for is_variable, value in parts:
+        if is_variable:
+            segments[-1] += VARIABLE_WIDTH[value]
+            continue
+        pieces = value.split("/")
+        segments[-1] += len(pieces[0])
+        segments += [len(piece) for piece in pieces[1:]]
+    longest = max(segments)
+    if longest > MAX_RENDERED_SEGMENT:
+        raise ConfigError(
+            field,
+            f"can make a folder or file name {longest} characters long once its variables are filled in; "
+            f"keep each name between '/' under {MAX_RENDERED_SEGMENT} (disks refuse names over 255 bytes)",
+        )
+    total = sum(segments) + len(segments) - 1
+    if total > MAX_RENDERED_LENGTH:
+        raise ConfigError(
+            field,
+            f"can render to {total} characters once its variables are filled in; keep it under "
+            f"{MAX_RENDERED_LENGTH} (object stores cap keys at 1024 bytes)",
+        )
 
 
 def _check_literal(text: str, start: int, end: int, field: str, allow_slash: bool) -> None:

@@ -46,7 +46,7 @@ def read_json_file(path: str | Path) -> list[dict[str, Any]]:
 
 def read_xml_file(path: str | Path) -> list[dict[str, Any]]:
     """Rows as {column: text}; device attributes come back as a dict of texts."""
-    root = etree.fromstring(raw_bytes(path))
+    root = etree.fromstring(raw_bytes(path), etree.XMLParser(huge_tree=True))  # text nodes over 10 MB
     rows = []
     for profile in root.iterchildren("Profile"):
         row: dict[str, Any] = {"identity": profile.findtext("identity") or ""}

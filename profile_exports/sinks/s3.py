@@ -24,6 +24,8 @@ to boto3 and never kept, shown or logged here.
 
 from __future__ import annotations
 
+import logging
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -91,6 +93,29 @@ PERMISSION_HINT = "the credentials lack s3:PutObject/s3:DeleteObject on the buck
 NO_BUCKET_HINT = "the bucket does not exist; create it or fix destination.url"
 
 
+class _SessionTokenRedaction(logging.Filter):
+    """botocore logs each request at DEBUG with its headers and canonical request, which hold the
+    session token (``X-Amz-Security-Token``) in clear: the token is replaced before any handler sees
+    the record. Signatures and the key id are not secrets; the secret key is never logged."""
+
+    _TOKEN = re.compile(r"(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)([^\s'\",}&\\]+)", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's problem, not a leak
+            return True
+        redacted = self._TOKEN.sub(r"\1<redacted>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_REDACTION = _SessionTokenRedaction()
+# Filters are not inherited by child loggers: each logger that writes request details gets one.
+_BOTOCORE_LOGGERS = ("botocore.auth", "botocore.endpoint", "botocore.httpsession", "botocore.hooks", "botocore.parsers")
+
+
 def _boto() -> tuple[Any, Any, Any]:
     """boto3, botocore.config and botocore.exceptions, imported on first use."""
     try:
@@ -99,6 +124,8 @@ def _boto() -> tuple[Any, Any, Any]:
         import botocore.exceptions
     except ImportError:
         raise MissingExtraError("the s3 sink", "s3", "boto3") from None
+    for name in _BOTOCORE_LOGGERS:
+        logging.getLogger(name).addFilter(_REDACTION)  # once: addFilter ignores a filter it has
     return boto3, botocore.config, botocore.exceptions
 
 

@@ -1,0 +1,64 @@
+"""Phones: every run counts those not in E.164; phone_format = "e164" rewrites them (extra [phones])."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import profile_exports as pe
+from profile_exports.errors import ConfigError, MissingExtraError
+
+from .conftest import read_result
+
+PROFILES = [
+    {"profile_id": "p1", "phone": "+15551234567"},  # E.164 already
+    {"profile_id": "p2", "phone": "(555) 123-4568"},  # national format: needs the region
+    {"profile_id": "p3", "phone": "+44 20 7946 0958"},  # international with spaces
+    {"profile_id": "p4", "phone": "not a phone"},
+    {"profile_id": "p5", "phone": ""},  # empty: no phone, not a wrong one
+    {"profile_id": "p6"},  # missing
+]
+
+
+def test_every_run_counts_and_reports_phones_that_are_not_e164(out: str) -> None:
+    result = pe.export(PROFILES, out, format="json")
+    assert result.phones_not_e164 == 3
+    assert "3 phone value(s) not in E.164" in result.summary()
+    assert sum(p.phones_not_e164 for p in result.partitions) == 3
+    phones = [r["Phone"] for r in read_result(result)]
+    assert phones == ["+15551234567", "(555) 123-4568", "+44 20 7946 0958", "not a phone", "", None]  # as given
+
+
+def test_phone_format_e164_rewrites_the_phones_it_can_parse(out: str) -> None:
+    result = pe.export(
+        PROFILES,
+        out,
+        format="json",
+        identifiers={"select": ["Phone"]},
+        properties={"phone_format": "e164", "phone_region": "US"},
+    )
+    rows = read_result(result)
+    assert [r["Phone"] for r in rows] == ["+15551234567", "+15551234568", "+442079460958", "not a phone", "", None]
+    assert rows[1]["identity"] == "+15551234568"  # identifiers use the rewritten phone too
+    assert result.phones_not_e164 == 1  # only what could not be parsed is left
+
+
+def test_without_a_region_national_numbers_are_kept_and_counted(out: str) -> None:
+    result = pe.export(PROFILES, out, format="csv", properties={"phone_format": "e164"})
+    phones = [r["Phone"] for r in read_result(result)]
+    assert phones[1] == "(555) 123-4568" and phones[2] == "+442079460958"
+    assert result.phones_not_e164 == 2
+
+
+@pytest.mark.parametrize("region", ["us", "USA", "ZZ"])
+def test_a_bad_region_is_a_config_error(out: str, region: str) -> None:
+    with pytest.raises(ConfigError, match=r"properties\.phone_region"):
+        pe.export(PROFILES, out, properties={"phone_format": "e164", "phone_region": region})
+
+
+def test_without_the_extra_the_error_names_it(out: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "phonenumbers", None)  # import phonenumbers now raises ImportError
+    with pytest.raises(MissingExtraError, match=r"profile-exports\[phones\]"):
+        pe.export(PROFILES, out, properties={"phone_format": "e164"})
+    assert pe.export(PROFILES, out + "-plain").phones_not_e164 == 3  # counting needs no extra
