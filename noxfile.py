@@ -19,6 +19,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """Faults injected into real exports, and the summary: recovered, failed cleanly, lost, partial."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "faults", "-p", "no:randomly", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", "profile_exports", "tests", "benchmarks", "noxfile.py")

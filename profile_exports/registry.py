@@ -91,6 +91,14 @@ class ExportBusy(ProfileExportsError):
     """The export is running in another process (or thread) right now."""
 
 
+class RegistryLocked(ProfileExportsError):
+    """Another process held the registry database locked for longer than ``BUSY_TIMEOUT_SECONDS``."""
+
+
+# How long a registry operation waits for another process's write to finish before giving up.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
 class ExportNotRunnable(ProfileExportsError):
     """The export's status forbids a run (it was stopped)."""
 
@@ -163,12 +171,21 @@ class Registry:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        timeout = BUSY_TIMEOUT_SECONDS
+        db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         db.row_factory = sqlite3.Row
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
+            db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             yield db
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise RegistryLocked(
+                f"the registry {self.path} is locked by another process (waited {timeout:g} s): another "
+                "scheduler or a tool holding the database open; nothing was changed, so run again once it "
+                "is done, or find that process (e.g. fuser on the file)"
+            ) from None
         finally:
             db.close()
 

@@ -46,3 +46,55 @@ def read_result(result: Any) -> list[dict[str, Any]]:
 @pytest.fixture
 def out(tmp_path: Path) -> str:
     return str(tmp_path / "out")
+
+
+# -- the fault summary (tests marked ``faults``; ``nox -s faults``) ------------------------------------------
+
+_FAULTS = pytest.StashKey[list[dict[str, Any]]]()
+
+
+class FaultReport:
+    """Where a fault test records what it injected and how the run ended."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self._entries = entries
+
+    def add(self, scenario: str, *, faults: int, recovered: bool, lost: int, partial: int, message: str = "") -> None:
+        self._entries.append(
+            {
+                "scenario": scenario,
+                "faults": faults,
+                "recovered": recovered,
+                "lost": lost,
+                "partial": partial,
+                "message": message,
+            }
+        )
+
+
+@pytest.fixture
+def fault_report(request: pytest.FixtureRequest) -> FaultReport:
+    stash = request.config.stash
+    if _FAULTS not in stash:
+        stash[_FAULTS] = []
+    return FaultReport(stash[_FAULTS])
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    entries = config.stash.get(_FAULTS, [])
+    if not entries:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("faults injected")
+    write(f"{'scenario':<58} {'faults':>6}  {'outcome':<15} {'lost':>4} {'partial':>7}")
+    for e in entries:
+        outcome = "recovered" if e["recovered"] else "failed cleanly"
+        write(f"{e['scenario'][:58]:<58} {e['faults']:>6}  {outcome:<15} {e['lost']:>4} {e['partial']:>7}")
+        if e["message"] and not e["recovered"]:
+            write(f"    message: {e['message'][:150]}")
+    write(
+        f"faults injected: {sum(e['faults'] for e in entries)}; runs recovered: "
+        f"{sum(e['recovered'] for e in entries)}; runs failed cleanly: {sum(not e['recovered'] for e in entries)}; "
+        f"profiles lost: {sum(e['lost'] for e in entries)} (must be 0); "
+        f"partial files visible: {sum(e['partial'] for e in entries)} (must be 0)"
+    )

@@ -4,7 +4,7 @@ Requests go to the upstream server unchanged (``Host`` header included, so signa
 except the first ``count`` that match a rule's predicate: those get a fault instead, before they
 reach the upstream:
 
-- ``"503"``: an S3-style ``503 SlowDown`` error response;
+- ``"503"``: an S3-style ``503 SlowDown`` error response; ``"500"``: ``500 InternalError``;
 - ``"drop"``: the request is read, then the connection is closed without any response;
 - ``"403"``: an S3-style ``403 AccessDenied`` error response (a permanent error; never retried);
 - ``"drop-after"``: the request IS forwarded and done upstream, then the connection is closed without
@@ -45,6 +45,7 @@ HOP_BY_HOP = {
 
 ERROR_BODIES = {
     "503": (503, "SlowDown", "Please reduce your request rate (injected by the fault proxy)."),
+    "500": (500, "InternalError", "We encountered an internal error. Please try again (injected by the fault proxy)."),
     "403": (403, "AccessDenied", "Access Denied (injected by the fault proxy)."),
 }
 
@@ -125,7 +126,7 @@ class FaultProxy:
 
     def inject(self, fault: str, *, count: int, when: Callable[[Request], bool] = lambda r: True) -> Rule:
         """Answer the next ``count`` requests matching ``when`` with ``fault`` instead of forwarding them."""
-        if fault not in ("503", "403", "drop", "drop-after"):
+        if fault not in ("500", "503", "403", "drop", "drop-after"):
             raise ValueError(f"unknown fault {fault!r}")
         rule = Rule(fault, count, when)
         with self._state.lock:

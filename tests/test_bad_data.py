@@ -3,15 +3,20 @@ a run that stops on bad data leaves no file and no manifest behind."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import profile_exports as pe
 from profile_exports.errors import DataError
+from profile_exports.manifest import read_manifests
 
 from .formats import read_rows, unnest
 
@@ -126,10 +131,23 @@ def test_mixed_types_in_one_property_are_all_kept_as_text_and_counted(out: str, 
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_a_run_that_meets_bad_data_midway_commits_no_file_and_no_manifest(out: str, fmt: str) -> None:
-    # The bad record comes after several batches (and files) were written.
-    records: list[dict[str, Any]] = [{"profile_id": f"p{i}", "properties": {"n": "x" * 200}} for i in range(3000)]
-    records.append({"profile_id": "bad", "properties": {"n": b"\xff"}})
-    with pytest.raises(DataError, match="record 3000"):
-        pe.export(records, out, format=fmt, batch_size=500, max_file_mb=0.05)
-    assert not files_in(out)  # committed files of a failed run are removed; no manifest was written
+def test_a_run_that_meets_bad_data_midway_writes_no_manifest_and_no_partial_file(tmp_path: Path, fmt: str) -> None:
+    # A Parquet input declares its schema, so records are checked as they stream: the bad one comes
+    # after several files were committed.
+    source = tmp_path / "in.parquet"
+    good = 70_000 if fmt == "parquet" else 3000  # Parquet buffers a row group (65,536 rows) before writing
+    notes = [os.urandom(50).hex().encode() for _ in range(good)] + [b"\xff-not-utf8"]  # incompressible
+    table = pa.table({"profile_id": [f"p{i}" for i in range(good + 1)], "note": pa.array(notes, pa.binary())})
+    pq.write_table(table, source, row_group_size=500)
+    out = str(tmp_path / "out")
+    with pytest.raises(DataError, match=rf"record {good} field 'properties\.note' holds bytes that are not UTF-8"):
+        pe.export(str(source), out, format=fmt, batch_size=500, max_file_mb=0.05, executor="serial")
+    written = files_in(out)
+    assert written, "files were committed before the bad record"
+    assert not read_manifests(out)  # no manifest: the run does not pass for a complete one
+    for path in written:  # and every file at a final name is whole
+        data = path.read_bytes()
+        if fmt == "parquet":
+            assert pq.read_table(path).num_rows > 0
+        else:
+            assert gzip.decompress(data)
