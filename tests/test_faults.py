@@ -207,7 +207,13 @@ S3_FAULTS = {
     "connection dropped mid-run": ("drop", 2, _after(3, lambda r: r.method == "PUT"), "recovered", ()),
     "response lost after the put": ("drop-after", 1, lambda r: r.method == "PUT", "recovered", ()),
     "403 after two files": ("403", 10**6, _after(2, lambda r: r.method == "PUT"), "failed", ("403", "s3:PutObject")),
-    "retries exhausted (503 on every put)": ("503", 10**6, _after(1, lambda r: r.method == "PUT"), "failed", ("503",)),
+    "retries exhausted (503 on every put)": (
+        "503",
+        10**6,
+        _after(1, lambda r: r.method == "PUT"),
+        "failed",
+        ("503", "try again later"),
+    ),
 }
 
 
