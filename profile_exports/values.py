@@ -23,6 +23,13 @@ def is_nested(t: pa.DataType) -> bool:
     return pa.types.is_nested(t)
 
 
+def is_text_type(t: pa.DataType) -> bool:
+    """Strings and bytes (a dictionary of them too): values that are text, not printed numbers."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
 def timestamp_text(column: pa.Array) -> pa.Array:
     t = column.type
     # Arrow's cast of a zone-less timestamp prints "YYYY-MM-DD HH:MM:SS[.fff]": ISO 8601 once the

@@ -73,14 +73,14 @@ class Store:
                 broken += 1  # nothing else belongs there (temporary names are not final names)
         return broken + self.open_uploads()
 
-    def current(self) -> dict[str, dict[str, str]]:
+    def current(self, scratch: Path) -> dict[str, dict[str, str]]:
         """Rows by profile id, reading what manifests list, in run order."""
         from .conftest import read_csv
 
         latest: dict[str, dict[str, str]] = {}
         for manifest in self.manifests():
             for f in manifest.files:
-                path = Path(os.environ["FAULT_SCRATCH"]) / uuid.uuid4().hex
+                path = scratch / uuid.uuid4().hex
                 path.write_bytes(self.read(f.key.removeprefix(self.prefix())))
                 for row in read_csv(path)[1]:
                     latest[row["clevertapId"]] = row
@@ -133,7 +133,6 @@ def story(
     blob: int = 0,
     **more: Any,
 ) -> None:
-    os.environ["FAULT_SCRATCH"] = str(tmp_path)
     data = tmp_path / "profiles.jsonl"
     profiles = make_profiles(PROFILES)
     write_jsonl(data, profiles)
@@ -178,7 +177,7 @@ def story(
     write_jsonl(data, latest)
     third = center.run(record.id, now=T0 + DAY + timedelta(hours=1))
     assert third.record.status == "Done"
-    exported = store.current()
+    exported = store.current(tmp_path)
     wanted = {p["profile_id"]: expected_row(p) for p in latest}
     lost = sum(1 for pid, row in wanted.items() if exported.get(pid) != row)
     report.add(scenario, faults=faults, recovered=expect == "recovered", lost=lost, partial=partial, message=error)

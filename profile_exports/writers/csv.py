@@ -18,18 +18,7 @@ from ..hookspecs import hookimpl
 from ..layout import OutputLayout
 from ..spreadsheet import safe_name, safe_texts
 from ..textfile import TextWriter
-from ..values import text_column
-
-
-def _is_text(type_: pa.DataType) -> bool:
-    if pa.types.is_dictionary(type_):
-        type_ = type_.value_type
-    return (
-        pa.types.is_string(type_)
-        or pa.types.is_large_string(type_)
-        or pa.types.is_binary(type_)
-        or pa.types.is_large_binary(type_)
-    )
+from ..values import is_text_type, text_column
 
 
 class CsvEncoder:
@@ -57,7 +46,7 @@ class CsvEncoder:
 
     def _cell_texts(self, column: pa.Array) -> pa.Array:
         text = text_column(column)
-        return safe_texts(text) if self._safe and _is_text(column.type) else text
+        return safe_texts(text) if self._safe and is_text_type(column.type) else text
 
 
 class CsvWriter(TextWriter):

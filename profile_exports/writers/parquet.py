@@ -36,6 +36,7 @@ from ..hookspecs import hookimpl
 from ..interfaces import NewFile, SinkFile
 from ..layout import GROUP_ORDER, OutputLayout
 from ..results import CommittedFile, commit_file
+from ..values import is_text_type
 
 CODECS: dict[str, str | None] = {"none": None, "snappy": "snappy", "zstd": "zstd", "gzip": "gzip"}
 # Arrow's gzip default is level 9: on profile data 7x slower than level 1 for 6% smaller files. Like
@@ -250,7 +251,7 @@ class _Encodings:
                 scattered = scattered or unique
                 if not unique:
                     dictionary.append(path)
-                if not (unique and _is_text(leaf.type)):
+                if not (unique and is_text_type(leaf.type)):
                     statistics.append(path)
         return cls(dictionary, statistics) if scattered else cls()
 
@@ -260,15 +261,6 @@ def _distinct(leaf: pa.Array) -> int:
         return int(pc.count_distinct(leaf).as_py())
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a type Arrow cannot hash: keep its defaults
         return 0
-
-
-def _is_text(type_: pa.DataType) -> bool:
-    return (
-        pa.types.is_string(type_)
-        or pa.types.is_large_string(type_)
-        or pa.types.is_binary(type_)
-        or pa.types.is_large_binary(type_)
-    )
 
 
 # -- the batch writer ---------------------------------------------------------------------------------
