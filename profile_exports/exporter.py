@@ -226,7 +226,8 @@ class Exporter:
         out_layout = transforms.layout if transforms is not None else layout
         out_rows: list[dict[str, Any]] = []
         for batch in batches:
-            projected = project(conform(batch, schema, {}), layout, self.config)
+            conformed, _ = self._phones(conform(batch, schema, {}))
+            projected = project(conformed, layout, self.config)
             if transforms is not None:
                 projected = transforms.apply(projected)
             columns = [python_values(c) for c in projected.columns]
@@ -498,6 +499,17 @@ class Exporter:
             yield batch, canonicalizer.values_as_text
             canonicalizer.values_as_text = {}
 
+    def _phones(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
+        """The batch with its phones in E.164 (``phone_format = "e164"``), and how many are not E.164."""
+        at = batch.schema.get_field_index(PHONE)
+        if at < 0:
+            return batch, 0
+        phones = batch.column(at)
+        if self.config.properties.phone_format == "e164":
+            phones = to_e164(phones, self.config.properties.phone_region)
+            batch = batch.set_column(at, PHONE, phones)
+        return batch, not_e164(phones)
+
     def _transforms(self, layout: OutputLayout) -> ColumnTransforms | None:
         """The ``[transforms]`` of this export on ``layout`` (the salt read from the environment)."""
         config = self.config.transforms
@@ -546,8 +558,6 @@ class Exporter:
             },
         )
         rows = seen = wrong_phones = 0
-        phone_format = self.config.properties.phone_format
-        phone_region = self.config.properties.phone_region
         stopped = False
         changes = context.changes
         selected = _Selected(writer, self.config.source.batch_size) if changes is not None else None
@@ -555,13 +565,8 @@ class Exporter:
             for batch, text_counts in self._canonical_batches(source, partition, plan):
                 _add_counts(values_as_text, text_counts)
                 conformed = conform(batch, plan.schema, values_as_text)
-                phone_at = conformed.schema.get_field_index(PHONE)
-                if phone_at >= 0:
-                    phones = conformed.column(phone_at)
-                    if phone_format == "e164":
-                        phones = to_e164(phones, phone_region)
-                        conformed = conformed.set_column(phone_at, PHONE, phones)
-                    wrong_phones += not_e164(phones)
+                conformed, wrong = self._phones(conformed)
+                wrong_phones += wrong
                 projected = project(conformed, plan.layout, self.config)
                 if transforms is not None:
                     projected = transforms.apply(projected)

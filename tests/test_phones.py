@@ -62,3 +62,12 @@ def test_without_the_extra_the_error_names_it(out: str, monkeypatch: pytest.Monk
     with pytest.raises(MissingExtraError, match=r"profile-exports\[phones\]"):
         pe.export(PROFILES, out, properties={"phone_format": "e164"})
     assert pe.export(PROFILES, out + "-plain").phones_not_e164 == 3  # counting needs no extra
+
+
+def test_the_preview_shows_the_phones_as_they_will_be_written(out: str) -> None:
+    config = {
+        "source": {"kind": "records", "data": PROFILES},
+        "destination": {"url": out, "format": "json"},
+        "properties": {"phone_format": "e164", "phone_region": "US"},
+    }
+    assert [r["Phone"] for r in pe.preview(config, rows=3).rows] == ["+15551234567", "+15551234568", "+442079460958"]
