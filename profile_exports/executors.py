@@ -205,6 +205,13 @@ def _forkserver() -> Any:
     return context
 
 
+def _share_cores(threads: int) -> None:
+    # Arrow sizes its pools to every core of the machine in each worker; workers that all do
+    # so oversubscribe the cores they share.
+    pa.set_cpu_count(threads)
+    pa.set_io_thread_count(threads)
+
+
 class ProcessExecutor:
     """Partitions in worker processes on this machine, at most ``workers`` at once."""
 
@@ -221,7 +228,11 @@ class ProcessExecutor:
         if not tasks:
             return []
         signal = self.stop_signal()
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=_forkserver()) as pool:
+        workers = min(self.workers, len(tasks))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=_forkserver(), initializer=_share_cores, initargs=(threads,)
+        ) as pool:
             futures = [pool.submit(run_partition_task, task) for task in tasks]
             try:
                 _wait_all(futures, tasks, signal, should_stop, poll_seconds)

@@ -88,10 +88,15 @@ def test_spreadsheet_safe_must_be_a_boolean(out: str) -> None:
 texts = st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from("=+-@\t\r'ab \"é,"), max_size=6)), max_size=40)
 
 
-@given(values=texts, start=st.integers(0, 5))
-def test_no_cell_starts_a_formula_and_the_reader_rule_restores_all(values: list[str | None], start: int) -> None:
-    column = pa.array(values, pa.string()).slice(min(start, len(values)))
-    safe = safe_texts(column).to_pylist()
+@given(values=texts, start=st.integers(0, 5), large=st.booleans())
+def test_no_cell_starts_a_formula_and_the_reader_rule_restores_all(
+    values: list[str | None], start: int, large: bool
+) -> None:
+    column = pa.array(values, pa.large_string() if large else pa.string()).slice(min(start, len(values)))
+    made_safe = safe_texts(column)
+    made_safe.validate(full=True)
+    assert made_safe.type == column.type
+    safe = made_safe.to_pylist()
     for original, cell in zip(column.to_pylist(), safe, strict=True):
         if original is None:
             assert cell is None
