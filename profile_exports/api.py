@@ -98,13 +98,26 @@ def export(
 
 
 def preview(
-    config: ExportConfig | Mapping[str, Any],
+    config: Any,
     rows: int = 5,
     *,
+    destination: str | PathLike[str] | None = None,
     plugins: Sequence[Any] = (),
     now: datetime | None = None,
+    **settings: Any,
 ) -> Preview:
-    """Resolved folder, first file names, columns and first ``rows`` rows of an export; writes nothing."""
-    if not isinstance(config, ExportConfig):
+    """Resolved folder, first file names, columns and first ``rows`` rows of an export; writes nothing.
+
+    ``config`` is an ``ExportConfig`` or its mapping; or, as for ``export()``, the data itself with
+    ``destination=`` and the same keyword settings. In Jupyter the preview shows as a table.
+
+    >>> preview([{"profile_id": "p1", "Name": "Ada"}], destination="memory://demo", format="csv").columns[-1]
+    'Name'
+    """
+    if destination is not None or settings:
+        if destination is None:
+            raise ConfigError("destination", "preview(data, ...) needs destination= (where the export would write)")
+        config = build_config(config, destination, settings)
+    elif not isinstance(config, ExportConfig):
         config = ExportConfig.from_mapping(config)
     return Exporter(config, plugins=plugins, progress=False).preview(rows, now=now)

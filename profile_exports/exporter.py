@@ -41,6 +41,7 @@ from .canonical import (
     merge_schemas,
 )
 from .config import SUBSCRIPTION_GROUPS_NAME, ExportConfig
+from .display import preview_html
 from .errors import ConfigError, ExportStopped
 from .executors import (
     DaskExecutor,
@@ -83,6 +84,14 @@ class Preview:
         lines.append("rows:")
         lines += [f"  {row}" for row in self.rows]
         return "\n".join(lines)
+
+    __str__ = to_text
+
+    def _repr_html_(self) -> str:  # Jupyter shows this instead of the repr
+        return preview_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython in a terminal
+        printer.text(self.to_text())
 
 
 @attrs.frozen(kw_only=True)

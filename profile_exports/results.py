@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .display import result_html
+
 if TYPE_CHECKING:
     from .layout import OutputLayout
 
@@ -118,3 +120,11 @@ class ExportResult:
                 '[properties] phone_format = "e164" rewrites those it can parse'
             )
         return "\n".join(lines)
+
+    __str__ = summary
+
+    def _repr_html_(self) -> str:  # Jupyter shows this instead of the repr
+        return result_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython in a terminal
+        printer.text(self.summary())
