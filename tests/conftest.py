@@ -11,6 +11,9 @@ import pytest
 
 from profile_exports.spreadsheet import original_text
 
+# register_plugin and the conformance suites, as plugin authors load them
+pytest_plugins = ["profile_exports.testing"]
+
 
 def _open_text(path: str | Path) -> str:
     data = Path(path).read_bytes()
