@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 
 from .config import ExportConfig
+from .display import run_outcome_html, run_outcome_text
 from .errors import ConfigError, ExportStopped, ProfileExportsError
 from .exporter import Exporter, RunContext
 from .layout import layout_from_bytes, layout_to_bytes
@@ -56,6 +57,15 @@ class RunOutcome:
 
     record: RunRecord
     result: ExportResult | None
+
+    def __str__(self) -> str:
+        return run_outcome_text(self)
+
+    def _repr_html_(self) -> str:  # Jupyter shows this instead of the repr
+        return run_outcome_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython in a terminal
+        printer.text(run_outcome_text(self))
 
 
 class ExportCenter:

@@ -95,13 +95,38 @@ def _validator(field: str, choices: tuple[str, ...]) -> Any:
 class SourceConfig:
     """Where profiles come from: a source kind, its own options, and the field mapping."""
 
-    kind: str = "records"
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map, repr=False)
-    mapping: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
-    bad_records: Literal["fail", "skip"] = attrs.field(
-        default="fail", validator=_validator("source.bad_records", ("fail", "skip"))
+    kind: str = attrs.field(
+        default="records", metadata={"doc": "The source: a registered source kind (a plugin may add one)."}
     )
-    batch_size: int = attrs.field(default=16_384)
+    options: Mapping[str, Any] = attrs.field(
+        factory=dict,
+        converter=_frozen_map,
+        repr=False,
+        metadata={
+            "key": "other keys",
+            "doc": "The kind's own options (`path`, `url`, `query`, `count`, ...), checked by that kind.",
+        },
+    )
+    mapping: Mapping[str, str] = attrs.field(
+        factory=dict,
+        converter=_frozen_map,
+        metadata={
+            "doc": "`{canonical field: source column}`; targets: `profile_id`, `profile_ids`, `identity`, "
+            "`email`, `phone`, `subscription_groups`, `updated_at`, `device`, `comm_prefs`, `properties`, "
+            "`device.<attr>`, `comm_prefs.<name>`, `properties.<name>`."
+        },
+    )
+    bad_records: Literal["fail", "skip"] = attrs.field(
+        default="fail",
+        validator=_validator("source.bad_records", ("fail", "skip")),
+        metadata={
+            "doc": "A record without a profile id or with a field of the wrong kind: `fail` stops the run with "
+            "a `DataError` naming it; `skip` leaves it out and counts it in the result."
+        },
+    )
+    batch_size: int = attrs.field(
+        default=16_384, metadata={"doc": "Rows per Arrow batch; memory is bounded by it, not by the profile count."}
+    )
 
     @mapping.validator
     def _check_mapping(self, attribute: Any, value: Mapping[str, str]) -> None:
@@ -117,20 +142,85 @@ class SourceConfig:
 class DestinationConfig:
     """Storage and file details: where files go, how folders and files are named, the format."""
 
-    url: str = attrs.field(repr=lambda url: repr(redact_url(url)))  # user info and signed queries hidden
-    folders: str = attrs.field(default="root", validator=_validator("destination.folders", FOLDER_LAYOUTS))
-    folder_template: str | None = None
-    file_name: str | None = None
-    format: str = "csv"
-    compression: str | None = None
-    parquet_layout: Literal["nested", "flat"] = attrs.field(
-        default="nested", validator=_validator("destination.parquet_layout", ("nested", "flat"))
+    url: str = attrs.field(
+        repr=lambda url: repr(redact_url(url)),  # user info and signed queries hidden
+        metadata={
+            "doc": "Where files go: a path, `file://`, `memory://` or any fsspec URL (`s3://bucket/prefix`, "
+            "`gs://`, `az://`). User info and signed queries never show in reprs or messages."
+        },
     )
-    max_file_mb: float = 100
-    spreadsheet_safe: bool = True  # CSV: cells that a spreadsheet would run as formulas get a leading '
-    timezone: str = "UTC"
-    max_retries: int = attrs.field(default=5)
-    storage_options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map, repr=False)
+    folders: str = attrs.field(
+        default="root",
+        validator=_validator("destination.folders", FOLDER_LAYOUTS),
+        metadata={
+            "doc": "The folder under the URL: none (`root`), `profile/` (`data_type`), the run date `yyyymmdd` "
+            "(`run_date`), the export id (`export_id`), or `folder_template` (`custom`)."
+        },
+    )
+    folder_template: str | None = attrs.field(
+        default=None,
+        metadata={
+            "doc": 'Required with `folders = "custom"`, refused otherwise: letters, digits, `/ - _` and the '
+            "variables `{{Account-id}}`, `{{Export-id}}`, `{{Timestamp}}`, `{{Instance-id}}`, `{{Date}}`."
+        },
+    )
+    file_name: str | None = attrs.field(
+        default=None,
+        metadata={
+            "default": "`<account-id>-<export-id>-<timestamp>-<instance-id>-<part>.<ext>`",
+            "doc": "A file-name template with the rules of `folder_template`; `-<timestamp>-<instance-id>-<part>` "
+            "is appended, and a typed extension (`.csv.gz`) is dropped, not doubled.",
+        },
+    )
+    format: str = attrs.field(default="csv", metadata={"doc": "The file format: a registered format name."})
+    compression: str | None = attrs.field(
+        default=None,
+        metadata={
+            "default": "the format's first (`gzip` for text, `none` for Parquet)",
+            "doc": "One of the format's compressions.",
+        },
+    )
+    parquet_layout: Literal["nested", "flat"] = attrs.field(
+        default="nested",
+        validator=_validator("destination.parquet_layout", ("nested", "flat")),
+        metadata={
+            "doc": "Parquet: `nested` groups columns in the structs `profileIdentities`, `device`, `commPrefs`, "
+            "`profileProps`; `flat` writes one typed top-level column per output column."
+        },
+    )
+    max_file_mb: float = attrs.field(
+        default=100,
+        metadata={
+            "doc": "The cap on bytes actually written per file (compressed bytes for gzip): above 0, "
+            "at most 1,000,000. Rows are never split across files."
+        },
+    )
+    spreadsheet_safe: bool = attrs.field(
+        default=True,  # CSV: cells that a spreadsheet would run as formulas get a leading '
+        metadata={
+            "doc": "CSV: text cells starting with `=`, `+`, `-`, `@`, tab or carriage return get a leading `'` "
+            "so a spreadsheet shows them as text instead of running them; `false` writes every value exactly."
+        },
+    )
+    timezone: str = attrs.field(
+        default="UTC", metadata={"doc": "An IANA time zone for `{{Date}}` and `run_date` folders."}
+    )
+    max_retries: int = attrs.field(
+        default=5,
+        metadata={
+            "doc": "Retries of each remote call (per part) on throttling, 5xx and dropped connections, with "
+            "exponential backoff and jitter; 403 and 404 are never retried."
+        },
+    )
+    storage_options: Mapping[str, Any] = attrs.field(
+        factory=dict,
+        converter=_frozen_map,
+        repr=False,
+        metadata={
+            "doc": "The sink's own settings, credentials among them (never shown in reprs or messages); "
+            'a value written `"${NAME}"` is read from the environment variable `NAME` at run time.'
+        },
+    )
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url.strip():
@@ -168,9 +258,11 @@ class DestinationConfig:
 
     @property
     def max_file_bytes(self) -> int:
+        """``max_file_mb`` in bytes (1 MB = 1,000,000 bytes), at least 1."""
         return max(1, int(self.max_file_mb * 1_000_000))
 
     def file_name_template(self) -> Template | None:
+        """The parsed ``file_name`` template without a typed extension of the format; None without one."""
         if self.file_name is None:
             return None
         # The reference lets users type the extension ("profiles-{{Date}}.csv.gz"); it is not doubled.
@@ -183,13 +275,31 @@ class DestinationConfig:
 class IdentifierConfig:
     """Which identifiers go out, in which priority, as one value with fallback or all values."""
 
-    select: tuple[str, ...] = attrs.field(default=ACCOUNT_IDENTITIES, converter=_tuple)
-    values: Literal["fallback", "all"] = attrs.field(
-        default="fallback", validator=_validator("identifiers.values", ("fallback", "all"))
+    select: tuple[str, ...] = attrs.field(
+        default=ACCOUNT_IDENTITIES,
+        converter=_tuple,
+        metadata={
+            "doc": "Identifiers in priority order: `Identity`, `Email`, `Phone` (the account identities) or the "
+            "name of a user property (`crm_id`). At least one, none twice, not the system id."
+        },
     )
-    all_identities: bool = False
-    clevertap_id: bool = True
-    clevertap_ids: bool = False
+    values: Literal["fallback", "all"] = attrs.field(
+        default="fallback",
+        validator=_validator("identifiers.values", ("fallback", "all")),
+        metadata={
+            "doc": "`fallback`: `identity` is the first selected identifier a profile has; `all`: the list of "
+            "every one it has, in priority order."
+        },
+    )
+    all_identities: bool = attrs.field(
+        default=False,
+        metadata={"doc": "Add the `all_identities` column: the profile's Identity values, Email and Phone."},
+    )
+    clevertap_id: bool = attrs.field(default=True, metadata={"doc": "Add the `clevertapId` column: the profile id."})
+    clevertap_ids: bool = attrs.field(
+        default=False,
+        metadata={"doc": "Add the `clevertapIds` column: the profile's historical ids (else a list of its own id)."},
+    )
 
     @select.validator
     def _check_select(self, attribute: Any, value: tuple[str, ...]) -> None:
@@ -225,19 +335,69 @@ class IdentifierConfig:
 class PropertiesConfig:
     """Device attributes, communication preferences and user properties, with names and order."""
 
-    device: tuple[str, ...] = attrs.field(default=("token",), converter=_tuple)
-    comm_prefs: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    user: str | tuple[str, ...] = attrs.field(default="all", converter=_str_or_tuple)
-    rename: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
-    order: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    device: tuple[str, ...] = attrs.field(
+        default=("token",),
+        converter=_tuple,
+        metadata={"doc": "Device attributes in the `device` column (none: no `device` column)."},
+    )
+    comm_prefs: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_tuple,
+        metadata={
+            "doc": "Communication preference columns, in this order, none twice.",
+            "choices": COMM_PREF_CHOICES,
+        },
+    )
+    user: str | tuple[str, ...] = attrs.field(
+        default="all",
+        converter=_str_or_tuple,
+        metadata={
+            "doc": "`all` (every property in the data), `system` (the `system` set present in the data), or a "
+            "non-empty list of property names; not `Identity` or the system id."
+        },
+    )
+    rename: Mapping[str, str] = attrs.field(
+        factory=dict,
+        converter=_frozen_map,
+        metadata={"doc": "`{property: column name}`; not onto a fixed column's name, not an identifier column."},
+    )
+    order: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_tuple,
+        metadata={
+            "doc": "These columns first (old or new names), the rest keep their places; with a list `user`, "
+            "only selected properties."
+        },
+    )
     schema: Literal["append", "lock"] = attrs.field(
-        default="append", validator=_validator("properties.schema", ("append", "lock"))
+        default="append",
+        validator=_validator("properties.schema", ("append", "lock")),
+        metadata={
+            "doc": "Across the runs of a managed export: `append` adds properties new in the data as columns at "
+            'the end, `lock` keeps the stored columns. `lock` only with `user = "all"`.'
+        },
     )
-    system: tuple[str, ...] = attrs.field(default=DEFAULT_SYSTEM_PROPERTIES, converter=_tuple)
+    system: tuple[str, ...] = attrs.field(
+        default=DEFAULT_SYSTEM_PROPERTIES,
+        converter=_tuple,
+        metadata={"doc": 'The system property set that `user = "system"` exports.'},
+    )
     phone_format: Literal["as_is", "e164"] = attrs.field(
-        default="as_is", validator=_validator("properties.phone_format", ("as_is", "e164"))
+        default="as_is",
+        validator=_validator("properties.phone_format", ("as_is", "e164")),
+        metadata={
+            "doc": "`e164` parses phones with Google's libphonenumber (extra `[phones]`) and writes them in "
+            "E.164 (`+15551234567`); a value that is not a possible number is kept as given. Every run counts "
+            "phones that are not E.164 in `ExportResult.phones_not_e164`."
+        },
     )
-    phone_region: str | None = None  # for phones without a country code, with phone_format = "e164"
+    phone_region: str | None = attrs.field(
+        default=None,  # for phones without a country code, with phone_format = "e164"
+        metadata={
+            "doc": 'With `e164`: the two-letter region (`"US"`, `"IN"`) of numbers written without a country '
+            "code; without it such numbers are kept and counted."
+        },
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.phone_region is not None and (
@@ -288,12 +448,21 @@ class PropertiesConfig:
 
 @attrs.frozen(kw_only=True)
 class ScheduleConfig:
+    """When a managed export runs and what each run writes; ``export()`` always runs once, in full."""
+
     frequency: Literal["once", "recurring"] = attrs.field(
-        default="once", validator=_validator("schedule.frequency", ("once", "recurring"))
+        default="once",
+        validator=_validator("schedule.frequency", ("once", "recurring")),
+        metadata={"doc": "`once`, or `recurring` every `every_hours`."},
     )
-    every_hours: int = attrs.field(default=24)
+    every_hours: int = attrs.field(default=24, metadata={"doc": "Hours between the runs of a recurring export."})
     mode: Literal["incremental", "full"] = attrs.field(
-        default="incremental", validator=_validator("schedule.mode", ("incremental", "full"))
+        default="incremental",
+        validator=_validator("schedule.mode", ("incremental", "full")),
+        metadata={
+            "doc": "`incremental`: the first run exports every profile, later runs only new or changed ones; "
+            "`full`: every profile every run."
+        },
     )
 
     @every_hours.validator
@@ -310,10 +479,24 @@ class ExecutionConfig:
     """Where partitions run: in this process, in worker processes, or on a Dask cluster."""
 
     executor: Literal["auto", "serial", "processes", "dask"] = attrs.field(
-        default="auto", validator=_validator("execution.executor", EXECUTORS)
+        default="auto",
+        validator=_validator("execution.executor", EXECUTORS),
+        metadata={
+            "doc": "`auto`: worker processes when the source has more than one partition, else this process; "
+            "`serial`: this process; `processes`: worker processes; `dask`: a Dask cluster (extra `[dask]`)."
+        },
     )
-    workers: int = attrs.field(default=0)  # processes: at most this many at once (0: one per core)
-    dask_address: str | None = attrs.field(default=None)  # dask: an existing scheduler (default: a LocalCluster)
+    workers: int = attrs.field(
+        default=0,  # processes: at most this many at once (0: one per core)
+        metadata={"doc": "Worker processes at once; 0: one per core."},
+    )
+    dask_address: str | None = attrs.field(
+        default=None,  # dask: an existing scheduler (default: a LocalCluster)
+        metadata={
+            "default": "none: the `dask_client=` given to `Exporter`, else a `LocalCluster` started for the run",
+            "doc": 'A Dask scheduler address such as `"tcp://10.0.0.5:8786"`.',
+        },
+    )
 
     @workers.validator
     def _check_workers(self, attribute: Any, value: int) -> None:
@@ -337,11 +520,38 @@ class TransformsConfig:
     written or fingerprinted: ``hash`` (salted SHA-256), ``drop``, or a plugin's transform (``apply``).
     """
 
-    hash: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    drop: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    salt: str | None = attrs.field(default=None, repr=False)  # a credential: never shown
-    apply: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)  # transform name -> columns
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map, repr=False)  # name -> table
+    hash: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_tuple,
+        metadata={
+            "doc": "Columns whose values become the lowercase hex SHA-256 of `salt` + the value's UTF-8 text; "
+            "missing values stay missing. Needs `salt`."
+        },
+    )
+    drop: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_tuple,
+        metadata={"doc": "Columns left out of the files (at least one column must remain)."},
+    )
+    salt: str | None = attrs.field(
+        default=None,
+        repr=False,  # a credential: never shown
+        metadata={
+            "doc": 'Required with `hash`: a secret of your own, best `"${EXPORT_SALT}"`; withheld from the '
+            "registry and never shown."
+        },
+    )
+    apply: Mapping[str, Any] = attrs.field(
+        factory=dict,
+        converter=_frozen_map,  # transform name -> columns
+        metadata={"doc": 'A plugin\'s transforms: `{ mask = ["Email"] }` runs the transform `mask` on those columns.'},
+    )
+    options: Mapping[str, Any] = attrs.field(
+        factory=dict,
+        converter=_frozen_map,
+        repr=False,  # name -> table
+        metadata={"doc": "`[transforms.options.mask]`: a table handed to the transform `mask`."},
+    )
 
     def __attrs_post_init__(self) -> None:
         claimed: dict[str, str] = {}
@@ -399,9 +609,18 @@ _SOURCE_KEYS = ("kind", "mapping", "bad_records", "batch_size")
 class ExportConfig:
     """Everything one export needs. Immutable; ``attrs.evolve`` re-runs every check."""
 
-    name: str = "export"
-    account_id: str = "0"
-    export_id: str | None = None
+    name: str = attrs.field(default="export", metadata={"doc": "The export's name; not empty."})
+    account_id: str = attrs.field(
+        default="0",
+        metadata={"doc": "1-64 of `a-z A-Z 0-9 - _` (it goes into file names); a TOML integer is accepted."},
+    )
+    export_id: str | None = attrs.field(
+        default=None,
+        metadata={
+            "default": "the run's start in epoch seconds (export center: the creation time)",
+            "doc": 'A numeric string such as `"1761651721"`, unique in an export center.',
+        },
+    )
     source: SourceConfig = attrs.field(factory=SourceConfig)
     destination: DestinationConfig
     identifiers: IdentifierConfig = attrs.field(factory=IdentifierConfig)
@@ -424,6 +643,10 @@ class ExportConfig:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ExportConfig:
+        """Build from the plain structure of a configuration file (a ``dict`` of settings and sections).
+
+        Every rule is checked; the first violation raises ``ConfigError`` naming the setting's dotted path.
+        """
         if not isinstance(raw, Mapping):
             raise ConfigError("", "the configuration must be a table of settings")
         _reject_unknown("", raw, _TOP_KEYS)

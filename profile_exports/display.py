@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
+    from .center import RunOutcome
     from .exporter import Preview
     from .results import ExportResult
 
@@ -84,3 +85,29 @@ def result_html(result: ExportResult) -> str:
     more = len(result.files) - len(shown)
     tail = f"<p>… and {more} more file(s)</p>" if more else ""
     return f"<div><p><b>Export finished</b></p>{_facts(facts)}{table}{tail}</div>"
+
+
+def run_facts(outcome: RunOutcome) -> list[tuple[str, str]]:
+    record = outcome.record
+    facts = [
+        ("export", f"{record.export_id}, run {record.run}"),
+        ("status", record.status),
+        ("mode", f"{record.mode} ({record.trigger})"),
+    ]
+    if record.rows is not None:
+        facts.append(("profiles", f"{record.rows:,} written of {record.profiles_seen or 0:,} read"))
+    if record.error:
+        facts.append(("error", record.error))
+    return facts
+
+
+def run_outcome_text(outcome: RunOutcome) -> str:
+    lines = [f"{name}: {value}" for name, value in run_facts(outcome)]
+    if outcome.result is not None:
+        lines.append(outcome.result.summary())
+    return "\n".join(lines)
+
+
+def run_outcome_html(outcome: RunOutcome) -> str:
+    result = result_html(outcome.result) if outcome.result is not None else ""
+    return f"<div><p><b>Managed export run</b></p>{_facts(run_facts(outcome))}{result}</div>"

@@ -99,3 +99,24 @@ def test_the_example_notebook_runs_and_shows_the_preview_table(tmp_path: Path, m
         ("bob@example.com", "Bob", "41"),
         ("user_3", "Cleo", "29"),
     ]
+
+
+def test_a_managed_run_renders_its_record_and_result(tmp_path: Path) -> None:
+    from profile_exports.center import ExportCenter
+
+    center = ExportCenter(tmp_path / "home")
+    record = center.create(
+        {
+            "name": "nb",
+            "source": {"kind": "synthetic", "count": 25},
+            "destination": {"url": str(tmp_path / "out"), "format": "json"},
+            "schedule": {"mode": "full"},
+        }
+    )
+    outcome = center.run(record.id)
+    page = outcome._repr_html_()
+    assert "<b>status</b>: done" in page.lower()
+    assert "25 written of 25 read" in page
+    assert all(f"<td>{html.escape(f.key)}</td>" in page for f in outcome.result.files)  # type: ignore[union-attr]
+    text = str(outcome)
+    assert f"export: {record.id}, run {outcome.record.run}" in text and "25 profiles in" in text
