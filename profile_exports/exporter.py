@@ -39,6 +39,7 @@ from .canonical import (
     conform,
     group_of,
     merge_schemas,
+    property_column,
 )
 from .config import SUBSCRIPTION_GROUPS_NAME, ExportConfig
 from .display import preview_html
@@ -62,8 +63,9 @@ from .results import CommittedFile, ExportResult, PartitionStats, RejectedRecord
 from .secrets import expand_env
 from .transforms import ColumnTransforms, plan_transforms
 from .urls import join, redact_url
-from .values import python_values
+from .values import is_text_type, python_values
 
+_PHONE_PROPERTY = property_column("Phone")
 MAX_REJECTIONS_KEPT = 100  # the result lists this many rejected records; the count covers all
 
 
@@ -509,15 +511,22 @@ class Exporter:
             canonicalizer.values_as_text = {}
 
     def _phones(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
-        """The batch with its phones in E.164 (``phone_format = "e164"``), and how many are not E.164."""
-        at = batch.schema.get_field_index(PHONE)
-        if at < 0:
-            return batch, 0
-        phones = batch.column(at)
-        if self.config.properties.phone_format == "e164":
-            phones = to_e164(phones, self.config.properties.phone_region)
-            batch = batch.set_column(at, PHONE, phones)
-        return batch, not_e164(phones)
+        """The batch with its phones in E.164 (``phone_format = "e164"``), and how many are not E.164.
+
+        Phones are the profile's ``phone`` field and a text ``Phone`` property (a flat table's
+        ``Phone`` column), which the ``Phone`` identifier and column fall back to.
+        """
+        wrong = 0
+        for name in (PHONE, _PHONE_PROPERTY):
+            at = batch.schema.get_field_index(name)
+            if at < 0 or not is_text_type(batch.schema.field(at).type):
+                continue
+            phones = batch.column(at)
+            if self.config.properties.phone_format == "e164":
+                phones = to_e164(phones, self.config.properties.phone_region)
+                batch = batch.set_column(at, batch.schema.field(at).with_type(phones.type), phones)
+            wrong += not_e164(phones)
+        return batch, wrong
 
     def _transforms(self, layout: OutputLayout) -> ColumnTransforms | None:
         """The ``[transforms]`` of this export on ``layout`` (the salt read from the environment)."""

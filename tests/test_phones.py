@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import pyarrow as pa
 import pytest
 
 import profile_exports as pe
@@ -71,3 +72,23 @@ def test_the_preview_shows_the_phones_as_they_will_be_written(out: str) -> None:
         "properties": {"phone_format": "e164", "phone_region": "US"},
     }
     assert [r["Phone"] for r in pe.preview(config, rows=3).rows] == ["+15551234567", "+15551234568", "+442079460958"]
+
+
+def test_a_phone_property_from_a_flat_table_is_rewritten_and_counted_too(out: str) -> None:
+    # A flat table's Phone column is a property, which the Phone identifier and column fall back to.
+    flat = pa.table(
+        {"profile_id": ["f1", "f2", "f3"], "Phone": ["(555) 123-4568", "+15551234567", "not a phone"]}
+    )
+    counted = pe.export(flat, out + "/as-is", format="json")
+    assert counted.phones_not_e164 == 2
+    result = pe.export(
+        flat,
+        out + "/e164",
+        format="json",
+        identifiers={"select": ["Phone"]},
+        properties={"phone_format": "e164", "phone_region": "US"},
+    )
+    rows = read_result(result)
+    assert [r["Phone"] for r in rows] == ["+15551234568", "+15551234567", "not a phone"]
+    assert [r["identity"] for r in rows] == ["+15551234568", "+15551234567", "not a phone"]
+    assert result.phones_not_e164 == 1
