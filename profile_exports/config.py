@@ -386,9 +386,9 @@ class PropertiesConfig:
         default="as_is",
         validator=_validator("properties.phone_format", ("as_is", "e164")),
         metadata={
-            "doc": "`e164` parses phones with Google's libphonenumber (extra `[phones]`) and writes them in "
-            "E.164 (`+15551234567`); a value that is not a possible number is kept as given. Every run counts "
-            "phones that are not E.164 in `ExportResult.phones_not_e164`."
+            "doc": "`e164` parses phones (the `phone` field and a text `Phone` property) with Google's libphonenumber "
+            "(extra `[phones]`) and writes them in E.164 (`+15551234567`); a value that is not a possible number "
+            "is kept as given. Every run counts phones that are not E.164 in `ExportResult.phones_not_e164`."
         },
     )
     phone_region: str | None = attrs.field(
