@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import attrs
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .canonical import (
     COMM_PREFS,
@@ -27,6 +28,7 @@ from .canonical import (
 )
 from .config import RESERVED_PROPERTY_NAMES, SUBSCRIPTION_GROUPS_NAME, ExportConfig
 from .identity import resolve_identifiers
+from .values import is_text_type
 
 # Groups of the reference's nested formats (XML elements, Parquet structs).
 IDENTITY_GROUP = "identity"
@@ -159,8 +161,23 @@ def project(batch: pa.RecordBatch, layout: OutputLayout, config: ExportConfig) -
             children = [_column(batch, f"{DEVICE}.{f.name}", f.type, n) for f in column.type]
             arrays.append(pa.StructArray.from_arrays(children, fields=list(column.type)))
         else:
-            arrays.append(_column(batch, column.source, column.type, n))
+            arrays.append(_with_core_fallback(batch, column, _column(batch, column.source, column.type, n)))
     return pa.RecordBatch.from_arrays(arrays, schema=layout.schema)
+
+
+_CORE_OF_PROPERTY = {property_column(name): core for name, core in _CORE_PROPERTIES.items()}
+
+
+def _with_core_fallback(batch: pa.RecordBatch, column: OutputColumn, values: pa.Array) -> pa.Array:
+    """An Email or Phone property column, with the profile's own field where the property is missing.
+
+    Data can hold both shapes (some profiles with an ``Email`` property, others with the ``email``
+    field): the column then shows each profile's value, as the Email and Phone identifiers do.
+    """
+    core = _CORE_OF_PROPERTY.get(column.source)
+    if core is None or not values.null_count or core not in batch.schema.names or not is_text_type(column.type):
+        return values
+    return pc.coalesce(values, _column(batch, core, column.type, batch.num_rows))
 
 
 def _column(batch: pa.RecordBatch, name: str, type_: pa.DataType, n: int) -> pa.Array:

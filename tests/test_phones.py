@@ -11,6 +11,7 @@ import profile_exports as pe
 from profile_exports.errors import ConfigError, MissingExtraError
 
 from .conftest import read_result
+from .formats import read_rows
 
 PROFILES = [
     {"profile_id": "p1", "phone": "+15551234567"},  # E.164 already
@@ -92,3 +93,20 @@ def test_a_phone_property_from_a_flat_table_is_rewritten_and_counted_too(out: st
     assert [r["Phone"] for r in rows] == ["+15551234568", "+15551234567", "not a phone"]
     assert [r["identity"] for r in rows] == ["+15551234568", "+15551234567", "not a phone"]
     assert result.phones_not_e164 == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_the_phone_and_email_columns_take_the_field_where_the_property_is_missing(out: str, fmt: str) -> None:
+    mixed = [
+        {"profile_id": "m1", "phone": "+15551230001", "email": "a@example.com"},  # fields
+        {"profile_id": "m2", "Phone": "+15551230002", "Email": "b@example.com"},  # properties
+        {"profile_id": "m3"},
+    ]
+    properties = {"user": ["Email", "Phone"]}
+    result = pe.export(mixed, f"{out}/{fmt}", format=fmt, parquet_layout="flat", properties=properties)
+    rows = read_rows(result)
+    assert [(r["Email"], r["Phone"]) for r in rows] == [
+        ("a@example.com", "+15551230001"),
+        ("b@example.com", "+15551230002"),
+        (None, None) if fmt != "csv" else ("", ""),
+    ]
