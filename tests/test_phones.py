@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import profile_exports as pe
 from profile_exports.errors import ConfigError, MissingExtraError
+from profile_exports.phones import E164, not_e164
 
 from .conftest import read_result
 from .formats import read_rows
@@ -110,3 +114,17 @@ def test_the_phone_and_email_columns_take_the_field_where_the_property_is_missin
         ("b@example.com", "+15551230002"),
         (None, None) if fmt != "csv" else ("", ""),
     ]
+
+
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.text(alphabet=st.sampled_from("+0123456789 -()a\n\u0663é"), max_size=18)), max_size=30
+    ),
+    start=st.integers(0, 4),
+)
+def test_the_e164_count_agrees_with_the_regular_expression(values: list[str | None], start: int) -> None:
+    column = pa.array(values, pa.string()).slice(min(start, len(values)))
+    expected = sum(1 for v in column.to_pylist() if v and not re.fullmatch(E164, v, flags=re.ASCII))
+    assert not_e164(column) == expected
+    assert not_e164(column.cast(pa.large_string())) == expected
+    assert not_e164(column.dictionary_encode()) == expected
