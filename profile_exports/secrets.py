@@ -62,13 +62,25 @@ def withhold(settings: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ..
         table: Any = safe
         for part in path:
             table = table.get(part, {}) if isinstance(table, Mapping) else {}
-        for name in list(table):
-            if path == ("source",) and name in _SOURCE_COMMON:
-                continue
-            if _is_secret(str(name), table[name]):
-                withheld.append(".".join((*path, str(name))))
-                table[name] = None
+        skip = _SOURCE_COMMON if path == ("source",) else ()
+        _withhold_in(table, path, skip, withheld)
     return safe, tuple(withheld)
+
+
+def _withhold_in(table: Any, path: tuple[str, ...], skip: tuple[str, ...], withheld: list[str]) -> None:
+    """Withhold secret-looking values of ``table`` and of the tables nested in it, at any depth
+    (a file source's ``storage_options``, a plugin transform's ``[transforms.options.<name>]``)."""
+    if not isinstance(table, dict):
+        return
+    for name in list(table):
+        if name in skip:
+            continue
+        value = table[name]
+        if isinstance(value, dict):
+            _withhold_in(value, (*path, str(name)), (), withheld)
+        elif _is_secret(str(name), value):
+            withheld.append(".".join((*path, str(name))))
+            table[name] = None
 
 
 def restore(
