@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ from .values import is_text_type, python_values
 
 _PHONE_PROPERTY = property_column("Phone")
 MAX_REJECTIONS_KEPT = 100  # the result lists this many rejected records; the count covers all
+_MAX_SECONDS_AHEAD = 60  # a run looks this many seconds ahead for names no earlier run has used
 
 
 @attrs.frozen(kw_only=True)
@@ -259,18 +260,18 @@ class Exporter:
         clock = time.perf_counter()
         config = self.config
         context = context or RunContext()
-        export_id = context.export_id or config.export_id or str(int(started.timestamp()))
-        namer = FileNamer(config, export_id, started)
-        sink = self.open_sink()
-        info = RunInfo(
-            export_id=export_id,
-            account_id=config.account_id,
-            name=config.name,
-            destination=sink.display_url,
-            format=config.destination.format,
-            started_at=started,
-        )
         hook = self.plugin_manager.hook
+        try:
+            sink = self.open_sink()
+        except BaseException as exc:  # an unset "${NAME}", a missing extra: the run failed all the same
+            failed = self._run_info(context, started, redact_url(config.destination.url))
+            hook.export_failed(run=failed, error=exc)
+            raise
+        if now is None:
+            started = self._unused_second(sink, context, started)
+        info = self._run_info(context, started, sink.display_url)
+        export_id = info.export_id
+        namer = FileNamer(config, export_id, started)
         progress = Progress(self._progress)
         plan: _Plan | None = None
         try:
@@ -437,6 +438,36 @@ class Exporter:
             rejected=tuple(plan.rejected),
             rejected_count=plan.rejected_count,
         )
+
+    def _run_info(self, context: RunContext, started: datetime, destination: str) -> RunInfo:
+        config = self.config
+        return RunInfo(
+            export_id=context.export_id or config.export_id or str(int(started.timestamp())),
+            account_id=config.account_id,
+            name=config.name,
+            destination=destination,
+            format=config.destination.format,
+            started_at=started,
+        )
+
+    def _unused_second(self, sink: Any, context: RunContext, started: datetime) -> datetime:
+        """``started``, or the first later second whose run names are free at the destination.
+
+        File and manifest names hold the run's start in whole seconds, so two runs started in the
+        same second (``export()`` twice in a loop) would write the same keys and the second would
+        replace the first. When the caller did not fix the time, the run takes the next free second.
+        """
+        for _ in range(_MAX_SECONDS_AHEAD):
+            namer = FileNamer(self.config, self._run_info(context, started, "").export_id, started)
+            name = manifest_name(self.config.account_id, namer.export_id, namer.timestamp)
+            try:
+                taken = sink.exists(join(namer.folder(0), name))
+            except Exception:  # the access check reports an unreachable destination properly
+                return started
+            if not taken:
+                return started
+            started += timedelta(seconds=1)
+        return started
 
     def _write_manifest(
         self, sink: Any, namer: FileNamer, source: Any, result: ExportResult, context: RunContext

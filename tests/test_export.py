@@ -7,6 +7,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pyarrow as pa
@@ -14,6 +15,7 @@ import pytest
 
 import profile_exports as pe
 from profile_exports.layout import DuplicateColumnWarning
+from profile_exports.manifest import read_manifests
 
 from .conftest import read_csv, read_jsonl, read_result
 
@@ -562,3 +564,35 @@ def test_a_parquet_source_reads_only_the_columns_the_export_uses(tmp_path: Path)
     assert any(r["subscriptionGroups"] not in ("", "{}") for r in rows)
     lean_rows = read_result(Exporter(lean).run())
     assert [r["clevertapId"] for r in lean_rows] == [r["clevertapId"] for r in rows]
+
+
+def test_runs_started_in_the_same_second_never_share_names(tmp_path: Path) -> None:
+    # Names hold the run's start in whole seconds: five quick exports to one folder (a notebook
+    # loop) would overwrite each other's files and manifests without a free second each.
+    out = tmp_path / "same-folder"
+    results = [pe.export([{"profile_id": f"p{i}", "Name": f"n{i}"}], out, format="json") for i in range(5)]
+    keys = [f.key for r in results for f in r.committed]
+    assert len(set(keys)) == len(keys) == 10
+    assert [m.rows for m in read_manifests(str(out))] == [1] * 5
+    for i, result in enumerate(results):
+        assert read_jsonl(result.files[0].url)[0]["Name"] == f"n{i}"  # nothing was replaced
+        assert result.export_id == result.files[0].key.split("-")[1]  # a defaulted export id follows the start
+
+
+def test_export_failed_hears_of_a_destination_that_cannot_even_be_opened(tmp_path: Path) -> None:
+    failures: list[tuple[str, str]] = []
+
+    class Recorder:
+        @pe.hookimpl
+        def export_failed(self, run: Any, error: BaseException) -> None:
+            failures.append((run.destination, type(error).__name__))
+
+    os.environ.pop("PE_TEST_UNSET_VARIABLE", None)
+    with pytest.raises(pe.ConfigError, match="PE_TEST_UNSET_VARIABLE"):
+        pe.export(
+            [{"profile_id": "p1"}],
+            tmp_path / "out",
+            storage_options={"auto_mkdir": "${PE_TEST_UNSET_VARIABLE}"},
+            plugins=[Recorder()],
+        )
+    assert failures == [(str(tmp_path / "out"), "ConfigError")]
