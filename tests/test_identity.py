@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import profile_exports as pe
 from profile_exports.canonical import EMAIL, IDENTITY, PHONE, PROFILE_ID, STRING_LIST, property_column
 from profile_exports.config import IdentifierConfig
 from profile_exports.identity import resolve_identifiers
@@ -45,3 +50,13 @@ def test_fallback_is_each_rows_first_non_empty_identifier(records, order) -> Non
     settings_ = IdentifierConfig(select=tuple(order))
     got = resolve_identifiers(batch, settings_)["identity"].to_pylist()
     assert got == [_reference(r, order) for r in as_rows]
+
+
+def test_an_empty_email_field_falls_back_to_the_email_property(tmp_path: Path) -> None:
+    users = [
+        {"profile_id": "__g1", "email": "", "Email": "prop@example.com"},
+        {"profile_id": "__g2", "email": "field@example.com", "Email": "prop2@example.com"},
+    ]
+    result = pe.export(users, tmp_path, format="json", identifiers=["Email"], progress=False)
+    rows = [json.loads(line) for line in gzip.decompress(Path(result.files[0].url).read_bytes()).splitlines()]
+    assert [r["identity"] for r in rows] == ["prop@example.com", "field@example.com"]

@@ -35,7 +35,9 @@ def _identifier_column(batch: pa.RecordBatch, name: str) -> pa.Array | None:
         return None
     column = text_column(found[0])
     for other in found[1:]:
-        column = pc.coalesce(column, text_column(other))
+        # An empty value is a missing one (as between identifiers): the next source stands in for it.
+        present = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
+        column = pc.coalesce(present, text_column(other))
     return column
 
 
