@@ -19,7 +19,9 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import types
 import uuid
@@ -202,14 +204,37 @@ def _forkserver() -> Any:
             "pyarrow.parquet",
         ]
     )
+    _start_fork_server_deaf_to_ctrl_c()
     return context
 
 
-def _share_cores(threads: int) -> None:
+def _start_fork_server_deaf_to_ctrl_c() -> None:
+    """Start the fork server with SIGINT ignored, so it and every worker forked from it ignore it.
+
+    Ctrl-C reaches the whole process group; the driver decides what it means (the scheduler lets
+    the run finish, ``export()`` asks the workers to stop after their current file). An ignored
+    signal stays ignored across exec, and Python then installs no KeyboardInterrupt handler, so
+    there is no moment in a worker's start-up when Ctrl-C could kill it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may change signal handlers; workers still ignore it once started
+    from multiprocessing import forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+def _start_worker(threads: int) -> None:
     # Arrow sizes its pools to every core of the machine in each worker; workers that all do
     # so oversubscribe the cores they share.
     pa.set_cpu_count(threads)
     pa.set_io_thread_count(threads)
+    # Ctrl-C reaches the whole process group: the driver decides (the scheduler lets the run finish,
+    # export() asks the workers to stop after their current file), so workers must not die of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class ProcessExecutor:
@@ -231,7 +256,7 @@ class ProcessExecutor:
         workers = min(self.workers, len(tasks))
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=_forkserver(), initializer=_share_cores, initargs=(threads,)
+            max_workers=workers, mp_context=_forkserver(), initializer=_start_worker, initargs=(threads,)
         ) as pool:
             futures = [pool.submit(run_partition_task, task) for task in tasks]
             try:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from profile_exports import cli
@@ -119,9 +120,24 @@ def test_every_center_command_has_help(capsys: pytest.CaptureFixture[str]) -> No
         assert "usage: profile-exports" in capsys.readouterr().out
 
 
-def test_scheduler_finishes_the_current_run_on_sigterm(tmp_path: Path) -> None:
+def _forked_workers(pid: int) -> list[psutil.Process]:
+    """The worker processes the fork server below ``pid`` has forked."""
+    for process in psutil.Process(pid).children(recursive=True):
+        try:
+            if "forkserver" in " ".join(process.cmdline()):
+                return process.children()
+        except psutil.NoSuchProcess:
+            continue
+    return []
+
+
+@pytest.mark.parametrize(
+    ("signame", "partitions"),
+    [("SIGTERM", 1), ("SIGINT", 2)],  # SIGINT as Ctrl-C sends it: to the whole group, worker processes included
+)
+def test_scheduler_finishes_the_current_run_on_a_stop_signal(tmp_path: Path, signame: str, partitions: int) -> None:
     home = tmp_path / "home"
-    source = {"kind": "synthetic", "count": 300_000, "seed": 3}
+    source = {"kind": "synthetic", "count": 300_000, "seed": 3, "partitions": partitions}
     center = ExportCenter(home)
     record = center.create(_config(tmp_path, "big", "recurring", source))
     env = {**os.environ, "PROFILE_EXPORTS_HOME": str(home)}
@@ -132,6 +148,7 @@ def test_scheduler_finishes_the_current_run_on_sigterm(tmp_path: Path) -> None:
         text=True,
         env=env,
         cwd=ROOT,
+        start_new_session=True,  # its own process group, as a terminal gives it
     )
     try:
         deadline = time.monotonic() + 60
@@ -139,16 +156,23 @@ def test_scheduler_finishes_the_current_run_on_sigterm(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the scheduler never started the due export"
             assert child.poll() is None, child.communicate()
             time.sleep(0.05)
-        child.send_signal(signal.SIGTERM)
+        if signame == "SIGINT":
+            # once the workers run (the fork server and two workers below the scheduler), as Ctrl-C does
+            while len(_forked_workers(child.pid)) < 2:
+                assert time.monotonic() < deadline, "the workers never started"
+                time.sleep(0.02)
+            os.killpg(child.pid, signal.SIGINT)
+        else:
+            child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=240)
     finally:
         if child.poll() is None:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 0, err
-    assert "SIGTERM received: finishing the current run" in err
+    assert f"{signame} received: finishing the current run" in err
     assert "stopped after 1 run(s)" in out
     (run,) = center.runs(record.id)
-    assert run.status == "Done" and run.rows == 300_000
+    assert run.status == "Done" and run.rows == 300_000, run
     assert center.get(record.id).status == "Pending"  # recurring: waits for its next slot
     (manifest,) = read_manifests(str(tmp_path / "out" / "big"))
     assert manifest.rows == 300_000
