@@ -439,10 +439,13 @@ class Exporter:
             rejected_count=plan.rejected_count,
         )
 
+    def _export_id(self, context: RunContext, started: datetime) -> str:
+        return context.export_id or self.config.export_id or str(int(started.timestamp()))
+
     def _run_info(self, context: RunContext, started: datetime, destination: str) -> RunInfo:
         config = self.config
         return RunInfo(
-            export_id=context.export_id or config.export_id or str(int(started.timestamp())),
+            export_id=self._export_id(context, started),
             account_id=config.account_id,
             name=config.name,
             destination=destination,
@@ -458,7 +461,7 @@ class Exporter:
         replace the first. When the caller did not fix the time, the run takes the next free second.
         """
         for _ in range(_MAX_SECONDS_AHEAD):
-            namer = FileNamer(self.config, self._run_info(context, started, "").export_id, started)
+            namer = FileNamer(self.config, self._export_id(context, started), started)
             name = manifest_name(self.config.account_id, namer.export_id, namer.timestamp)
             try:
                 taken = sink.exists(join(namer.folder(0), name))
