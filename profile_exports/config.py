@@ -176,8 +176,10 @@ class DestinationConfig:
     compression: str | None = attrs.field(
         default=None,
         metadata={
-            "default": "the format's first (`gzip` for text, `none` for Parquet)",
-            "doc": "One of the format's compressions.",
+            "default": "the format's first (`gzip` for text, `zstd` for Parquet)",
+            "doc": "One of the format's compressions. Parquet compresses its pages inside the file (`none`, "
+            "`snappy`, `zstd`, `gzip`) and stays `.parquet`, except `gzip`, named `.parquet.gz` as in the "
+            "reference product; text formats are gzip streams (`.csv.gz`) or plain (`none`).",
         },
     )
     parquet_layout: Literal["nested", "flat"] = attrs.field(
@@ -199,7 +201,18 @@ class DestinationConfig:
         default=True,  # CSV: cells that a spreadsheet would run as formulas get a leading '
         metadata={
             "doc": "CSV: text cells starting with `=`, `+`, `-`, `@`, tab or carriage return get a leading `'` "
-            "so a spreadsheet shows them as text instead of running them; `false` writes every value exactly."
+            "so a spreadsheet shows them as text instead of running them; a cell that is one whole number "
+            "literal (an E.164 phone `+15551234567`, `-3`) passes unchanged. `false` writes every value exactly."
+        },
+    )
+    transcoding: bool = attrs.field(
+        default=False,
+        metadata={
+            "doc": "`false`: gzip files are stored as what they are (`Content-Type: application/gzip`, no "
+            "`Content-Encoding`), so every SDK's default download gives the bytes the manifest lists. `true` "
+            "stores them with `Content-Encoding: gzip`, so HTTP clients and the GCS and Azure SDKs hand back "
+            "decompressed bytes (decompressive transcoding); their downloads then no longer match the "
+            "manifest's sha256."
         },
     )
     timezone: str = attrs.field(
@@ -229,6 +242,11 @@ class DestinationConfig:
             if self.folder_template is None:
                 raise ConfigError("destination.folder_template", 'is required when folders = "custom"')
             parse_template(self.folder_template, "destination.folder_template")
+            if self.folder_template.split("/")[0].lower() == "_manifests":
+                raise ConfigError(
+                    "destination.folder_template",
+                    "must not start with '_manifests/': that folder holds the run manifests; choose another name",
+                )
         elif self.folder_template is not None:
             raise ConfigError(
                 "destination.folder_template",
@@ -238,6 +256,8 @@ class DestinationConfig:
             self.file_name_template()
         if not isinstance(self.spreadsheet_safe, bool):
             raise ConfigError("destination.spreadsheet_safe", f"must be true or false; got {self.spreadsheet_safe!r}")
+        if not isinstance(self.transcoding, bool):
+            raise ConfigError("destination.transcoding", f"must be true or false; got {self.transcoding!r}")
         if not isinstance(self.format, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", self.format):
             raise ConfigError("destination.format", f"must be a format name like 'csv'; got {self.format!r}")
         if (

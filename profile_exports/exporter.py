@@ -54,7 +54,7 @@ from .executors import (
 )
 from .interfaces import ChangeFilter
 from .layout import OutputLayout, build_layout, evolve_layout, project
-from .manifest import Manifest, manifest_name
+from .manifest import Manifest, manifest_key
 from .naming import FileNamer
 from .phones import check_region, not_e164, to_e164
 from .plugins import Components, ExportsPluginManager, load_components
@@ -62,12 +62,14 @@ from .progress import Progress
 from .results import CommittedFile, ExportResult, PartitionStats, RejectedRecord, RunInfo
 from .secrets import expand_env
 from .transforms import ColumnTransforms, plan_transforms
-from .urls import join, redact_url
+from .urls import redact_url
 from .values import is_text_type, python_values
 
 _PHONE_PROPERTY = property_column("Phone")
 MAX_REJECTIONS_KEPT = 100  # the result lists this many rejected records; the count covers all
 _MAX_SECONDS_AHEAD = 60  # a run looks this many seconds ahead for names no earlier run has used
+# The type of a file compressed as a whole, stored without Content-Encoding (``Exporter._object_types``).
+_ENCODING_TYPES = {"gzip": "application/gzip", "zstd": "application/zstd", "br": "application/x-brotli"}
 
 
 @attrs.frozen(kw_only=True)
@@ -338,7 +340,7 @@ class Exporter:
                 layout=plan.layout,  # before transforms: what later runs' columns build on
             )
             if context.manifest:
-                result = attrs.evolve(result, manifest=self._write_manifest(sink, namer, source, result, context))
+                result = attrs.evolve(result, manifest=self._write_manifest(sink, namer, result, context))
         except BaseException as exc:
             hook.export_failed(run=info, error=exc)
             raise
@@ -462,9 +464,8 @@ class Exporter:
         """
         for _ in range(_MAX_SECONDS_AHEAD):
             namer = FileNamer(self.config, self._export_id(context, started), started)
-            name = manifest_name(self.config.account_id, namer.export_id, namer.timestamp)
             try:
-                taken = sink.exists(join(namer.folder(0), name))
+                taken = sink.exists(manifest_key(self.config.account_id, namer.export_id, namer.timestamp))
             except Exception:  # the access check reports an unreachable destination properly
                 return started
             if not taken:
@@ -472,12 +473,21 @@ class Exporter:
             started += timedelta(seconds=1)
         return started
 
-    def _write_manifest(
-        self, sink: Any, namer: FileNamer, source: Any, result: ExportResult, context: RunContext
-    ) -> CommittedFile:
-        partitions = source.partitions()
-        folder = namer.folder(min(partitions) if partitions else 0)
-        name = manifest_name(self.config.account_id, result.export_id, namer.timestamp)
+    def _object_types(self) -> tuple[str, str | None]:
+        """The Content-Type and Content-Encoding of this run's files.
+
+        A gzip stream stored with ``Content-Encoding: gzip`` is decompressed by HTTP clients and by the
+        GCS and Azure SDKs' default downloads, which then hand back bytes that are not the file the
+        manifest lists (nor its sha256). So a compressed file is stored as what it is, a gzip file,
+        unless ``destination.transcoding`` asks for the encoding.
+        """
+        encoding = self.writer.content_encoding(self.compression)
+        if encoding is None or self.config.destination.transcoding:
+            return self.writer.content_type, encoding
+        return _ENCODING_TYPES.get(encoding, "application/octet-stream"), None
+
+    def _write_manifest(self, sink: Any, namer: FileNamer, result: ExportResult, context: RunContext) -> CommittedFile:
+        key = manifest_key(self.config.account_id, result.export_id, namer.timestamp)
         manifest = Manifest(
             export_id=result.export_id,
             account_id=self.config.account_id,
@@ -494,7 +504,7 @@ class Exporter:
             rows=result.rows,
             profiles_seen=result.profiles_seen,
         )
-        handle = sink.open(join(folder, name), content_type="application/json", content_encoding=None)
+        handle = sink.open(key, content_type="application/json", content_encoding=None)
         try:
             handle.write(manifest.to_json())
             return handle.commit()
@@ -584,7 +594,7 @@ class Exporter:
     ) -> tuple[list[CommittedFile], PartitionStats]:
         clock = time.perf_counter()
         rejected_before = plan.rejected_count
-        content_encoding = self.writer.content_encoding(self.compression)
+        content_type, content_encoding = self._object_types()
 
         opened: list[_Announced] = []
 
@@ -592,7 +602,7 @@ class Exporter:
             progress.update(files=1)
             handle = sink.open(
                 namer.key(partition, part, self.extension),
-                content_type=self.writer.content_type,
+                content_type=content_type,
                 content_encoding=content_encoding,
             )
             opened.append(_Announced(handle, partition, announce))

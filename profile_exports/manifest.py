@@ -4,10 +4,12 @@ A run writes its manifest after every partition's files are committed, and only 
 export's state advanced. A reader that trusts only files listed in a manifest therefore never
 mistakes the leftovers of a killed run for a complete one.
 
-The manifest sits in the run's folder (the folder of its lowest instance id) and is named like the
-run's files with ``manifest.json`` in place of instance and part:
-``<account-id>-<export-id>-<timestamp>-manifest.json``. It holds keys relative to the destination
-and the destination's redacted URL, never a credential.
+Manifests live in one folder at the destination root, ``_manifests/``, never among the data files:
+engines pointed at a data folder or its glob (Spark, DuckDB, ClickHouse, polars, warehouse loaders)
+must meet data files only, and Spark, Hive and Athena skip ``_``-prefixed paths even when they read
+the root recursively. A manifest is named like the run's files with ``manifest.json`` in place of
+instance and part: ``_manifests/<account-id>-<export-id>-<timestamp>-manifest.json``. It holds keys
+relative to the destination and the destination's redacted URL, never a credential.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .results import CommittedFile
 
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = "-manifest.json"
+MANIFEST_FOLDER = "_manifests"  # bookkeeping folder at the destination root, outside every data folder
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +126,11 @@ def manifest_name(account_id: str, export_id: str, timestamp: str) -> str:
     return f"{account_id}-{export_id}-{timestamp}{MANIFEST_SUFFIX}"
 
 
+def manifest_key(account_id: str, export_id: str, timestamp: str) -> str:
+    """Where a run's manifest goes, relative to the destination root."""
+    return f"{MANIFEST_FOLDER}/{manifest_name(account_id, export_id, timestamp)}"
+
+
 def read_manifests(
     destination: str, *, storage_options: Mapping[str, Any] | None = None, export_id: str | None = None
 ) -> list[Manifest]:
@@ -144,6 +152,9 @@ def read_manifests(
 
 
 def _manifest_paths(fs: Any, root: str) -> Iterator[str]:
-    for path in fs.find(root):
+    folder = f"{root}/{MANIFEST_FOLDER}" if root else MANIFEST_FOLDER
+    if not fs.exists(folder):  # no run has completed here yet
+        return
+    for path in fs.ls(folder, detail=False):
         if str(path).endswith(MANIFEST_SUFFIX):
             yield str(path)

@@ -9,8 +9,13 @@ Round trip: a reader restores the original values by removing one leading apostr
 cell that matches ``^'+[=+\\-@\\t\\r]`` (``original_text`` does). Cells that already started
 with apostrophes before one of those characters get one more, so that rule is exact (no original
 value is changed by it).
+Number literals pass unchanged, in text columns too (an E.164 phone ``+15551230001``, ``-3``,
+``+1.5e3``): a spreadsheet reads them as numbers, never as formulas, and every engine loading the file
+must read the value itself, not an apostrophe before it. A cell only passes when the whole of it is
+one number, so ``-2+3+cmd|' /C calc'!A0`` is still neutralised. The round trip stays exact: a number
+literal starts with no apostrophe, so the reader's rule never touches it.
 Numbers, booleans, timestamps and nested values (JSON) never start with a trigger as text, except
-negative numbers, which spreadsheets read as numbers: only text columns are touched.
+negative numbers: only text columns are touched.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ _FIRST_BYTE_FLAGS = np.zeros(256, np.uint8)
 _FIRST_BYTE_FLAGS[_TRIGGER_BYTES] = _RISKY_FIRST
 _FIRST_BYTE_FLAGS[_APOSTROPHE] = _QUOTED
 _RISKY = r"^'*[=+\-@\t\r]"
+_NUMBER = r"^[+-](?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_SIGNS = np.frombuffer(b"+-", np.uint8)
 _ADDED = re.compile(r"^'(?='*[=+\-@\t\r])")
 
 
@@ -73,6 +80,10 @@ def safe_texts(column: pa.Array) -> pa.Array:
     risky = risky[offsets[risky + 1] > starts[risky]]
     if column.null_count and len(risky):
         risky = risky[column.is_valid().to_numpy(zero_copy_only=False)[risky]]
+    signed = risky[np.isin(data[starts[risky]], _SIGNS)]
+    if len(signed):  # phones and negative numbers: a whole number literal is not a formula
+        numbers = pc.match_substring_regex(column.take(pa.array(signed)), _NUMBER).to_numpy(zero_copy_only=False)
+        risky = np.setdiff1d(risky, signed[numbers], assume_unique=True)
     quoted = risky[first[risky] == _QUOTED]
     if len(quoted):
         matches = pc.match_substring_regex(column.take(pa.array(quoted)), _RISKY).to_numpy(zero_copy_only=False)

@@ -259,8 +259,11 @@ def test_a_run_writes_where_the_layout_says(tmp_path: Path, settings: dict[str, 
     records = _records()
     result = _export(tmp_path, records, **settings)
     expected = f"{folder}{ACCOUNT}-{EXPORT_ID}-{LATE_TS}-0-00000.csv.gz"
-    manifest = f"{folder}{ACCOUNT}-{EXPORT_ID}-{LATE_TS}-manifest.json"
+    # The manifest sits in _manifests/ at the root for every layout: a data folder holds data files only.
+    manifest = f"_manifests/{ACCOUNT}-{EXPORT_ID}-{LATE_TS}-manifest.json"
     assert _all_files(tmp_path) == sorted([expected, manifest])
+    data_folder = tmp_path / folder
+    assert sorted(p.name for p in data_folder.iterdir() if p.is_file()) == [Path(expected).name]
     assert result.manifest is not None and result.manifest.key == manifest
     assert [f.key for f in result.files] == [expected]
     assert Path(result.files[0].url).resolve() == (tmp_path / expected).resolve()

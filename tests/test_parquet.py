@@ -300,7 +300,7 @@ def test_flat_and_nested_layouts_agree_with_json_on_synthetic_profiles(out: str)
 @pytest.mark.parametrize(
     ("compression", "codec", "extension"),
     [
-        (None, "UNCOMPRESSED", ".parquet"),  # the default
+        (None, "ZSTD", ".parquet"),  # the default: compressed inside, still .parquet
         ("none", "UNCOMPRESSED", ".parquet"),
         ("snappy", "SNAPPY", ".parquet"),
         ("zstd", "ZSTD", ".parquet"),
@@ -326,7 +326,7 @@ def test_codecs_are_in_the_column_chunks_and_only_gzip_changes_the_extension(
 def test_the_writer_describes_its_files() -> None:
     writer = parquet_writer.ParquetWriter()
     assert writer.name == "parquet"
-    assert writer.compressions == ("none", "snappy", "zstd", "gzip")
+    assert writer.compressions == ("zstd", "none", "snappy", "gzip")  # the first is the default
     assert writer.content_type == "application/vnd.apache.parquet"
     assert [writer.extension(c) for c in writer.compressions] == ["parquet", "parquet", "parquet", "parquet.gz"]
     assert [writer.content_encoding(c) for c in writer.compressions] == [None] * 4
@@ -376,7 +376,8 @@ def test_a_row_bigger_than_the_cap_gets_a_file_of_its_own(out: str) -> None:
         {"profile_id": "p3", "blob": "z"},
     ]
     cap = 20_000
-    result = export(data, out, max_file_mb=cap / 1_000_000, parquet_layout="flat")
+    # Uncompressed: zstd would fit 300,000 "y" in a few bytes.
+    result = export(data, out, max_file_mb=cap / 1_000_000, parquet_layout="flat", compression="none")
     assert [f.rows for f in result.files] == [1, 1, 1]
     assert result.files[1].bytes > cap >= max(result.files[0].bytes, result.files[2].bytes)
     assert [r["blob"][:1] for r in read_rows(result)] == ["x", "y", "z"]
@@ -407,7 +408,7 @@ def test_a_run_that_fails_midway_leaves_only_whole_files(out: str) -> None:
 
     reader = pa.RecordBatchReader.from_batches(table.schema, batches())
     with pytest.raises(Boom):
-        export(reader, out, max_file_mb=0.1)
+        export(reader, out, max_file_mb=0.1, compression="none")
     files = sorted(p for p in Path(out).rglob("*") if p.is_file())
     assert files, "files finished before the failure stay"
     assert all(not p.name.startswith(".") and p.name.endswith(".parquet") for p in files)

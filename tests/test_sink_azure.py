@@ -8,6 +8,8 @@ AuthorizationPermissionMismatch). No secret may appear in messages, reprs or log
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -133,18 +135,33 @@ def test_every_format_round_trips_through_azurite(
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xml", "parquet"])
-def test_content_type_and_gzip_encoding(
+def test_default_downloads_give_the_bytes_the_manifest_lists(
     fmt: str, service: BlobServiceClient, container: str, options: dict[str, Any]
 ) -> None:
     result = _export(f"az://{container}/p", options=options, format=fmt)
-    for f in result.files:
-        settings = service.get_blob_client(container, f"p/{f.key}").get_blob_properties().content_settings
-        assert settings.content_type == CONTENT_TYPES[fmt]
+    assert result.manifest is not None and result.manifest.key.startswith("_manifests/")
+    # The SDK's default download (it decompresses blobs stored with Content-Encoding: gzip).
+    manifest = json.loads(service.get_blob_client(container, f"p/{result.manifest.key}").download_blob().readall())
+    assert [f["key"] for f in manifest["files"]] == [f.key for f in result.files]
+    for listed in manifest["files"]:
+        blob = service.get_blob_client(container, f"p/{listed['key']}")
+        settings = blob.get_blob_properties().content_settings
+        assert settings.content_encoding is None  # a gzip file is stored as a gzip file
         if fmt == "parquet":
-            assert settings.content_encoding is None
+            assert settings.content_type == CONTENT_TYPES[fmt]
         else:
-            assert f.key.endswith(".gz")
-            assert settings.content_encoding == "gzip"
+            assert listed["key"].endswith(".gz")
+            assert settings.content_type == "application/gzip"
+        data = blob.download_blob().readall()
+        assert len(data) == listed["bytes"] and hashlib.sha256(data).hexdigest() == listed["sha256"]
+
+
+def test_transcoding_is_an_explicit_setting(
+    service: BlobServiceClient, container: str, options: dict[str, Any]
+) -> None:
+    result = _export(f"az://{container}/tc", options=options, transcoding=True)
+    settings = service.get_blob_client(container, f"tc/{result.files[0].key}").get_blob_properties().content_settings
+    assert settings.content_encoding == "gzip" and settings.content_type == "text/csv"
 
 
 def test_large_file_is_staged_in_several_blocks(

@@ -174,9 +174,9 @@ def test_every_format_lands_in_gcs_with_the_same_rows_as_a_local_export(
     assert same(remote_rows, local_rows)
 
 
-@pytest.mark.parametrize(("fmt", "content_type"), [("csv", "text/csv"), ("json", "application/x-ndjson")])
-def test_gzip_objects_have_content_encoding_and_type(
-    fmt: str, content_type: str, gcs_endpoint: str, client: Any, bucket: str
+@pytest.mark.parametrize("fmt", ["csv", "json", "xml"])
+def test_gzip_objects_are_stored_as_gzip_files_without_content_encoding(
+    fmt: str, gcs_endpoint: str, client: Any, bucket: str
 ) -> None:
     result = pe.export(
         None,
@@ -187,14 +187,31 @@ def test_gzip_objects_have_content_encoding_and_type(
         compression="gzip",
         storage_options=_options(gcs_endpoint),
     )
-    for committed in result.files:
-        assert committed.key.endswith(".gz")
-        meta = _metadata(gcs_endpoint, bucket, f"gz/{committed.key}")
-        assert meta["contentEncoding"] == "gzip"
-        assert meta["contentType"] == content_type
-        assert int(meta["size"]) == committed.bytes
-        raw = client.bucket(bucket).blob(f"gz/{committed.key}").download_as_bytes(raw_download=True)
-        assert raw[:2] == b"\x1f\x8b"
+    assert result.manifest is not None and result.manifest.key.startswith("_manifests/")
+    # The SDK's default download (it decompresses objects stored with Content-Encoding: gzip).
+    manifest = json.loads(client.bucket(bucket).blob(f"gz/{result.manifest.key}").download_as_bytes())
+    assert [f["key"] for f in manifest["files"]] == [f.key for f in result.files]
+    for listed in manifest["files"]:
+        assert listed["key"].endswith(".gz")
+        meta = _metadata(gcs_endpoint, bucket, f"gz/{listed['key']}")
+        assert not meta.get("contentEncoding")
+        assert meta["contentType"] == "application/gzip"
+        data = client.bucket(bucket).blob(f"gz/{listed['key']}").download_as_bytes()
+        assert data[:2] == b"\x1f\x8b" and len(data) == listed["bytes"]
+        assert hashlib.sha256(data).hexdigest() == listed["sha256"]
+
+
+def test_transcoding_is_an_explicit_setting(gcs_endpoint: str, client: Any, bucket: str) -> None:
+    result = pe.export(
+        None,
+        f"gs://{bucket}/tc",
+        plugins=PLUGINS,
+        source=SYNTHETIC,
+        transcoding=True,
+        storage_options=_options(gcs_endpoint),
+    )
+    meta = _metadata(gcs_endpoint, bucket, f"tc/{result.files[0].key}")
+    assert meta["contentEncoding"] == "gzip" and meta["contentType"] == "text/csv"
 
 
 def test_uncompressed_and_parquet_objects_have_no_content_encoding(gcs_endpoint: str, bucket: str) -> None:

@@ -244,12 +244,35 @@ def test_every_format_round_trips_through_s3(
 
     for f in result.files:
         head = s3.head_object(Bucket=bucket, Key=f"exports/daily/{f.key}")
-        assert head["ContentType"] == CONTENT_TYPES[fmt]
+        # A gzip file is stored as a gzip file: no Content-Encoding, so no client decompresses it.
+        assert "ContentEncoding" not in head
         if compression == "gzip":
             assert f.key.endswith(".gz")
-            assert head["ContentEncoding"] == "gzip"
+            assert head["ContentType"] == "application/gzip"
         else:
-            assert "ContentEncoding" not in head
+            assert head["ContentType"] == CONTENT_TYPES[fmt]
+
+
+@pytest.mark.parametrize(("fmt", "compression"), FORMAT_CASES)
+def test_default_downloads_give_the_bytes_the_manifest_lists(
+    moto: MotoProcess, s3: Any, bucket: str, fmt: str, compression: str | None
+) -> None:
+    settings: dict[str, Any] = {"format": fmt, "source": synthetic(300, partitions=2)}
+    if compression:
+        settings["compression"] = compression
+    result = s3_export(None, f"s3://{bucket}/dl", options(moto.url), **settings)
+    assert result.manifest is not None and result.manifest.key.startswith("_manifests/")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"dl/{result.manifest.key}")["Body"].read())
+    assert [f["key"] for f in manifest["files"]] == [f.key for f in result.files]
+    for listed in manifest["files"]:
+        data = s3.get_object(Bucket=bucket, Key=f"dl/{listed['key']}")["Body"].read()  # the SDK's default call
+        assert hashlib.sha256(data).hexdigest() == listed["sha256"] and len(data) == listed["bytes"]
+
+
+def test_transcoding_is_an_explicit_setting(moto: MotoProcess, s3: Any, bucket: str) -> None:
+    result = s3_export(None, f"s3://{bucket}/tc", options(moto.url), source=synthetic(50), transcoding=True)
+    head = s3.head_object(Bucket=bucket, Key=f"tc/{result.files[0].key}")
+    assert head["ContentEncoding"] == "gzip" and head["ContentType"] == "text/csv"
 
 
 def test_bucket_root_and_s3a_urls(moto: MotoProcess, s3: Any, bucket: str, tmp_path: Path) -> None:

@@ -36,6 +36,9 @@ DANGEROUS = {
     "quoted_twice": "''+1",
 }
 HARMLESS = {"plain": "hello", "apostrophe": "'tis", "inner": "a=b", "empty": ""}
+# Whole number literals: a spreadsheet reads them as numbers, and every engine must get the value itself.
+NUMBER_LITERALS = {"e164": "+15551230001", "negative": "-3", "exponent": "1e5", "signed": "+1.5e3", "point": "-.5"}
+NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def test_csv_cells_that_would_run_as_formulas_are_neutralised_by_default(out: str) -> None:
@@ -43,20 +46,35 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised_by_default(out: st
         "profile_id": "p1",
         "identity": "=cmd",
         "phone": "+15550000001",
-        "properties": {**DANGEROUS, **HARMLESS, "count": -5, "ratio": -0.5, "tags": ["=x", "+y"]},
+        "properties": {
+            **DANGEROUS,
+            **HARMLESS,
+            **NUMBER_LITERALS,
+            "count": -5,
+            "ratio": -0.5,
+            "tags": ["=x", "+y"],
+        },
     }
-    result = pe.export([profile], out, format="csv", compression="none")
+    result = pe.export([profile], out, format="csv", compression="none", identifiers=["Identity", "Phone"])
     _, (row,) = read_csv(result.files[0].url, as_written=True)
     for name, value in DANGEROUS.items():
         assert row[name] == "'" + value, name
         assert restore(row[name]) == value
-    for name, value in HARMLESS.items():
+    for name, value in {**HARMLESS, **NUMBER_LITERALS}.items():
         assert row[name] == value, name
-    assert row["identity"] == "'=cmd" and row["Phone"] == "'+15550000001"
+        assert restore(row[name]) == value
+    # The phone passes unchanged in its property column; the identity "=cmd" is neutralised.
+    assert row["identity"] == "'=cmd" and row["Phone"] == "+15550000001"
     assert row["count"] == "-5" and row["ratio"] == "-0.5"  # numbers are numbers to a spreadsheet
     assert row["tags"] == '["=x","+y"]'  # JSON text starts with [
-    numbers = {"count", "ratio"}
-    assert not [c for k, c in row.items() if c and c[0] in TRIGGERS and k not in numbers]
+    assert not [c for c in row.values() if c and c[0] in TRIGGERS and not NUMBER.fullmatch(c)]
+
+
+def test_an_e164_phone_is_the_identity_unchanged(out: str) -> None:
+    profile = {"profile_id": "p1", "phone": "+15550000001", "properties": {"Phone": "+15550000001"}}
+    result = pe.export([profile], out, format="csv", compression="none", identifiers=["Phone"])
+    _, (row,) = read_csv(result.files[0].url, as_written=True)
+    assert row["identity"] == "+15550000001" and row["Phone"] == "+15550000001"
 
 
 def test_spreadsheet_safety_can_be_turned_off_for_a_lossless_csv(out: str) -> None:
@@ -85,7 +103,9 @@ def test_spreadsheet_safe_must_be_a_boolean(out: str) -> None:
         pe.export([{"profile_id": "p1"}], out, format="csv", spreadsheet_safe="yes")
 
 
-texts = st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from("=+-@\t\r'ab \"é,"), max_size=6)), max_size=40)
+texts = st.lists(
+    st.one_of(st.none(), st.text(alphabet=st.sampled_from("=+-@\t\r'ab \"é,0123.e"), max_size=6)), max_size=40
+)
 
 
 @given(values=texts, start=st.integers(0, 5), large=st.booleans())
@@ -101,6 +121,6 @@ def test_no_cell_starts_a_formula_and_the_reader_rule_restores_all(
         if original is None:
             assert cell is None
             continue
-        assert not (cell and cell[0] in TRIGGERS)
+        assert not (cell and cell[0] in TRIGGERS) or (cell == original and NUMBER.fullmatch(cell))
         assert restore(cell) == original
         assert cell == original or cell == "'" + original

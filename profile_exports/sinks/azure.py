@@ -37,12 +37,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import MissingExtraError, SinkError
 from ..hookspecs import hookimpl
+from ..manifest import MANIFEST_FOLDER
 from ..uploads import MIB, PartedUpload, RetryPolicy, with_retries
 from ..urls import join
 
 T = TypeVar("T")
 
-PROBE_PREFIX = ".profile-exports-probe-"
+# Beside the manifests, never in a data folder (a probe left by a killed process would meet readers).
+PROBE_PREFIX = f"{MANIFEST_FOLDER}/.profile-exports-probe-"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_BLOCK_MB = 4000  # Azure's largest block
 OPTIONS = (

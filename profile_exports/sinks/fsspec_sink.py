@@ -19,10 +19,12 @@ import fsspec
 
 from ..errors import SinkError
 from ..hookspecs import hookimpl
+from ..manifest import MANIFEST_FOLDER
 from ..results import CommittedFile
 from ..urls import join, redact_url
 
-PROBE_PREFIX = ".profile-exports-probe-"
+# Beside the manifests, never in a data folder (a probe left by a killed process would meet readers).
+PROBE_PREFIX = f"{MANIFEST_FOLDER}/.profile-exports-probe-"
 
 
 class FsspecFile:
@@ -101,8 +103,7 @@ class FsspecSink:
         key = f"{PROBE_PREFIX}{uuid.uuid4().hex[:12]}"
         path = self.path_of(key)
         with self.errors("write a probe file (checking write access)"):
-            if self.root:
-                self.fs.makedirs(self.root, exist_ok=True)
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
             with self.fs.open(path, "wb") as handle:
                 handle.write(b"profile-exports write check\n")
         with self.errors("delete the probe file (checking write access)"):

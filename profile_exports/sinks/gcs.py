@@ -23,12 +23,14 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, MissingExtraError, SinkError
 from ..hookspecs import hookimpl
+from ..manifest import MANIFEST_FOLDER
 from ..options import check_options
 from ..results import CommittedFile
 from ..uploads import MIB, PartedUpload, RetryPolicy, with_retries
 from ..urls import join, redact_url
 
-PROBE_PREFIX = ".profile-exports-probe-"
+# Beside the manifests, never in a data folder (a probe left by a killed process would meet readers).
+PROBE_PREFIX = f"{MANIFEST_FOLDER}/.profile-exports-probe-"
 OPTIONS = ("project", "credentials_file", "endpoint_url", "chunk_size_mb", "timeout")
 SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 CHUNK_ALIGN = 256 * 1024  # GCS accepts resumable chunks in multiples of 256 KiB (but the last)

@@ -33,11 +33,13 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, MissingExtraError, SinkError
 from ..hookspecs import hookimpl
+from ..manifest import MANIFEST_FOLDER
 from ..options import check_options
 from ..uploads import MIB, PartedUpload, RetryPolicy, with_retries
 from ..urls import join, redact_url
 
-PROBE_PREFIX = ".profile-exports-probe-"
+# Beside the manifests, never in a data folder (a probe left by a killed process would meet readers).
+PROBE_PREFIX = f"{MANIFEST_FOLDER}/.profile-exports-probe-"
 SECTION = "destination.storage_options"
 OPTIONS = (
     "key",

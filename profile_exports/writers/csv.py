@@ -11,8 +11,9 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
+import pyarrow.compute as pc
 
 from ..hookspecs import hookimpl
 from ..layout import OutputLayout
@@ -22,10 +23,16 @@ from ..values import is_text_type, text_column
 
 
 class CsvEncoder:
+    """Rows as RFC 4180 lines: text quoted, numbers, booleans and times bare, missing values blank.
+
+    Engines that infer column types from a CSV (ClickHouse, DuckDB, Spark, polars) type a quoted
+    cell as text, so numbers and booleans must be bare (``36``, ``true``) to come back as numbers;
+    text is always quoted, so an empty string (``""``) and a missing value (blank) stay apart.
+    """
+
     def __init__(self, layout: OutputLayout, *, spreadsheet_safe: bool = True) -> None:
         self._names = [safe_name(n) for n in layout.names] if spreadsheet_safe else list(layout.names)
         self._safe = spreadsheet_safe
-        self._options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
 
     def header(self) -> bytes:
         out = io.StringIO()
@@ -33,20 +40,56 @@ class CsvEncoder:
         return out.getvalue().encode("utf-8")
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
-        # Arrow's CSV writer quotes strings as needed and leaves nulls blank (an empty string is
-        # written as ""), so blank cells and empty strings stay apart for readers that care.
-        columns = [self._cell_texts(c) for c in batch.columns]
-        table = pa.RecordBatch.from_arrays(columns, names=[f"c{i}" for i in range(len(columns))])
-        sink = io.BytesIO()
-        pa_csv.write_csv(table, sink, self._options)
-        return sink.getvalue()
+        if batch.num_rows == 0:
+            return b""
+        # One join per row over the cells; a null cell (null_replacement) is blank.
+        cells = [self._cell_texts(c) for c in batch.columns]
+        rows = pc.binary_join_element_wise(*cells, ",", null_handling="replace", null_replacement="")
+        lines = pc.binary_join_element_wise(rows, "", "\n")
+        # The lines sit back to back in the array's data buffer: that span is the encoding.
+        _, offsets_buffer, data = lines.buffers()
+        offset_type = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+        width = offset_type().itemsize
+        offsets = np.frombuffer(offsets_buffer, offset_type, len(lines) + 1, offset=width * lines.offset)
+        return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
 
     def footer(self) -> bytes:
         return b""
 
     def _cell_texts(self, column: pa.Array) -> pa.Array:
         text = text_column(column)
-        return safe_texts(text) if self._safe and is_text_type(column.type) else text
+        if not _is_bare(column.type):
+            if self._safe and is_text_type(column.type):
+                text = safe_texts(text)
+            text = _quoted(text)
+        return text
+
+
+def _is_bare(t: pa.DataType) -> bool:
+    """Values written without quotes: their text never holds a comma, quote or line break."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or (pa.types.is_temporal(t) and not pa.types.is_duration(t))
+        or pa.types.is_null(t)
+    )
+
+
+def _quoted(text: pa.Array) -> pa.Array:
+    """``"text"`` with inner quotes doubled (RFC 4180); nulls stay null."""
+    if not pa.types.is_string(text.type):
+        text = text.cast(pa.string())
+    _, _, data = text.buffers()
+    if data is not None and data.size and np.any(np.frombuffer(data, np.uint8) == _QUOTE):
+        text = pc.replace_substring(text, '"', '""')
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+_QUOTE = ord('"')
 
 
 class CsvWriter(TextWriter):
