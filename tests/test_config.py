@@ -702,8 +702,8 @@ def test_cli_run_with_a_good_configuration_exits_0(tmp_path: Path, capsys: pytes
         encoding="utf-8",
     )
     assert main(["run", str(path)]) == 0
-    files = [p for p in out.rglob("*") if p.is_file()]
-    assert files
+    files = [p for p in out.rglob("*") if p.is_file() and p.parent != out / "_manifests"]
+    assert files and list((out / "_manifests").glob("100000000-1761651721-*-manifest.json"))
     assert all(p.parent == out / "1761651721" for p in files)
     assert all(p.name.startswith("100000000-1761651721-") for p in files)
 

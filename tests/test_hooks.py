@@ -64,7 +64,8 @@ def test_hook_register_sinks(register_plugin: Any, tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("VAULT_ROOT", str(tmp_path / "vault"))
     register_plugin(page_plugin("register_sinks"))
     result = pe.export(USERS, "vault://exports/daily", format="json", progress=False)
-    landed = sorted(p.name for p in (tmp_path / "vault" / "exports" / "daily").iterdir())
+    root = tmp_path / "vault" / "exports" / "daily"
+    landed = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert landed == sorted([result.files[0].key, result.manifest.key if result.manifest else ""])
     check_sink(None, "vault://conformance")
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import profile_exports as pe
 from profile_exports.errors import ConfigError
 from profile_exports.manifest import read_manifests
+from profile_exports.spreadsheet import original_text
+from profile_exports.writers import csv as csv_writer
+from profile_exports.writers.csv import CsvEncoder
 
 PROFILES = [
     {
@@ -69,3 +76,42 @@ def test_manifests_live_in_their_own_folder_and_are_read_back(tmp_path: Path, fo
 def test_a_folder_template_cannot_take_the_manifests_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"destination\.folder_template.*_manifests"):
         pe.export(PROFILES, str(tmp_path), folders="custom", folder_template="_manifests/{{Date}}")
+
+
+texts = st.one_of(st.none(), st.text(alphabet=st.sampled_from('ab,"\n\r é=+-1'), max_size=5))
+finite = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False))
+
+
+@given(
+    rows=st.lists(
+        st.tuples(texts, st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), finite, st.none() | st.booleans()),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_both_csv_paths_write_the_same_bytes(rows: list[tuple[object, ...]]) -> None:
+    """Arrow's writer (the usual path) and the cell join (for chunks with non-finite floats) agree."""
+    names = ["t", "i", "f", "b"]
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([r[k] for r in rows], t) for k, t in enumerate([pa.string(), pa.int64(), pa.float64(), pa.bool_()])],
+        names=names,
+    )
+    encoder = CsvEncoder(_Layout(names))  # type: ignore[arg-type]
+    written = encoder.encode(batch)
+    assert written == csv_writer._joined_lines([encoder._cell_values(c) for c in batch.columns])
+    parsed = list(csv.reader(io.StringIO(written.decode(), newline="")))
+    assert [original_text(row[0]) for row in parsed] == [r[0] or "" for r in rows]
+    assert [row[1] for row in parsed] == ["" if r[1] is None else str(r[1]) for r in rows]  # bare integers
+
+
+class _Layout:
+    def __init__(self, names: list[str]) -> None:
+        self.names = tuple(names)
+
+
+def test_non_finite_floats_are_bare_words_every_engine_reads_as_floats(tmp_path: Path) -> None:
+    values = [1.5, math.nan, math.inf, -math.inf]
+    profiles = [{"profile_id": f"p{i}", "properties": {"x": v}} for i, v in enumerate(values)]
+    result = pe.export(profiles, str(tmp_path), format="csv", compression="none", properties={"user": ["x"]})
+    lines = Path(result.files[0].url).read_text().splitlines()
+    assert [line.rsplit(",", 1)[1] for line in lines[1:]] == ["1.5", "NaN", "Infinity", "-Infinity"]

@@ -131,7 +131,7 @@ def test_a_failing_partition_fails_the_run_with_its_error(tmp_path: Path) -> Non
     source = {"kind": "jsonl", "path": str(folder / "*.jsonl"), "partitions": 2}
     with pytest.raises(DataError, match=r"b\.jsonl: line 2 is not valid JSON"):
         pe.export(None, tmp_path / "out", source=source, executor="processes")
-    assert not list((tmp_path / "out").rglob("*manifest*"))  # not a complete run
+    assert not list((tmp_path / "out").rglob("*-manifest.json"))  # not a complete run
 
 
 class _Collect:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from ..hookspecs import hookimpl
 from ..layout import OutputLayout
@@ -23,16 +24,18 @@ from ..values import is_text_type, text_column
 
 
 class CsvEncoder:
-    """Rows as RFC 4180 lines: text quoted, numbers, booleans and times bare, missing values blank.
+    """Rows as RFC 4180 lines: text quoted, numbers and booleans bare, missing values blank.
 
     Engines that infer column types from a CSV (ClickHouse, DuckDB, Spark, polars) type a quoted
     cell as text, so numbers and booleans must be bare (``36``, ``true``) to come back as numbers;
-    text is always quoted, so an empty string (``""``) and a missing value (blank) stay apart.
+    text (times and JSON cells too) is always quoted, so an empty string (``""``) and a missing value
+    (blank) stay apart.
     """
 
     def __init__(self, layout: OutputLayout, *, spreadsheet_safe: bool = True) -> None:
         self._names = [safe_name(n) for n in layout.names] if spreadsheet_safe else list(layout.names)
         self._safe = spreadsheet_safe
+        self._options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
 
     def header(self) -> bytes:
         out = io.StringIO()
@@ -42,47 +45,66 @@ class CsvEncoder:
     def encode(self, batch: pa.RecordBatch) -> bytes:
         if batch.num_rows == 0:
             return b""
-        # One join per row over the cells; a null cell (null_replacement) is blank.
-        cells = [self._cell_texts(c) for c in batch.columns]
-        rows = pc.binary_join_element_wise(*cells, ",", null_handling="replace", null_replacement="")
-        lines = pc.binary_join_element_wise(rows, "", "\n")
-        # The lines sit back to back in the array's data buffer: that span is the encoding.
-        _, offsets_buffer, data = lines.buffers()
-        offset_type = np.int64 if pa.types.is_large_string(lines.type) else np.int32
-        width = offset_type().itemsize
-        offsets = np.frombuffer(offsets_buffer, offset_type, len(lines) + 1, offset=width * lines.offset)
-        return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+        columns = [self._cell_values(c) for c in batch.columns]
+        if any(pa.types.is_floating(c.type) and not _all_finite(c) for c in columns):
+            return _joined_lines(columns)
+        # Arrow's CSV writer quotes every string and no number or boolean (quoting "needed"), doubles
+        # quotes, and leaves nulls blank: the rule above, in C++.
+        table = pa.RecordBatch.from_arrays(columns, names=[f"c{i}" for i in range(len(columns))])
+        sink = io.BytesIO()
+        pa_csv.write_csv(table, sink, self._options)
+        return sink.getvalue()
 
     def footer(self) -> bytes:
         return b""
 
-    def _cell_texts(self, column: pa.Array) -> pa.Array:
+    def _cell_values(self, column: pa.Array) -> pa.Array:
+        """Numbers and booleans as they are (written bare); everything else as text (quoted)."""
+        t = column.type
+        if pa.types.is_dictionary(t) and _is_bare(t.value_type):
+            return column.cast(t.value_type)
+        if _is_bare(t):
+            return column
         text = text_column(column)
-        if not _is_bare(column.type):
-            if self._safe and is_text_type(column.type):
-                text = safe_texts(text)
-            text = _quoted(text)
+        if self._safe and is_text_type(t):
+            text = safe_texts(text)
         return text
 
 
 def _is_bare(t: pa.DataType) -> bool:
-    """Values written without quotes: their text never holds a comma, quote or line break."""
-    if pa.types.is_dictionary(t):
-        t = t.value_type
+    """Values written without quotes: numbers and booleans (their text never needs quotes)."""
     return (
         pa.types.is_integer(t)
         or pa.types.is_floating(t)
         or pa.types.is_boolean(t)
         or pa.types.is_decimal(t)
-        or (pa.types.is_temporal(t) and not pa.types.is_duration(t))
         or pa.types.is_null(t)
     )
 
 
+def _all_finite(column: pa.Array) -> bool:
+    return bool(pc.all(pc.fill_null(pc.is_finite(column), True)).as_py())
+
+
+def _joined_lines(columns: list[pa.Array]) -> bytes:
+    """The lines ``encode`` writes, joined cell by cell: for floats Arrow's writer would print as
+    ``nan``/``inf``, while every text format writes ``NaN``/``Infinity``/``-Infinity``."""
+    cells = [
+        text_column(c) if _is_bare(c.type) else _quoted(c if pa.types.is_string(c.type) else c.cast(pa.string()))
+        for c in columns
+    ]
+    rows = pc.binary_join_element_wise(*cells, ",", null_handling="replace", null_replacement="")
+    lines = pc.binary_join_element_wise(rows, "", "\n")
+    # The lines sit back to back in the array's data buffer: that span is the encoding.
+    _, offsets_buffer, data = lines.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    width = offset_type().itemsize
+    offsets = np.frombuffer(offsets_buffer, offset_type, len(lines) + 1, offset=width * lines.offset)
+    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+
+
 def _quoted(text: pa.Array) -> pa.Array:
     """``"text"`` with inner quotes doubled (RFC 4180); nulls stay null."""
-    if not pa.types.is_string(text.type):
-        text = text.cast(pa.string())
     _, _, data = text.buffers()
     if data is not None and data.size and np.any(np.frombuffer(data, np.uint8) == _QUOTE):
         text = pc.replace_substring(text, '"', '""')

@@ -137,7 +137,7 @@ def page(folder: Path) -> str:
         "",
         "These files were written by `profile_exports.export()` while this site was built, from the",
         "profiles below; the rules they follow are in the [output contract](../output.md). Every run also",
-        "writes a manifest next to its files: see",
+        "writes a manifest, to `_manifests/` at the destination root (outside the data folders): see",
         "[the run manifest](../export-center.md#the-run-manifest-and-crash-safety).",
         "",
         "```python",
