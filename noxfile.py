@@ -1,4 +1,4 @@
-"""Tasks: nox -s tests | lint | typing | bench | docs."""
+"""Tasks: nox -s tests | engines | lint | typing | bench | docs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,19 @@ def tests(session: nox.Session) -> None:
     # The example plugin is installed as a user would install it: the suite exports through its entry point.
     session.install("-e", ".[test]", "./examples/plugins/profile-exports-avro")
     # Exit status 5 means "no tests collected"; a filtered run (-k) may legitimately collect none.
-    session.run("pytest", *session.posargs, success_codes=[0, 5])
+    # The engines' module has its own session (it installs Spark and chDB): README runs both.
+    session.run("pytest", "--ignore=tests/test_engines.py", *session.posargs, success_codes=[0, 5])
+
+
+@nox.session(python=PYTHON)
+def engines(session: nox.Session) -> None:
+    """Exported folders read by DuckDB, ClickHouse (chDB), polars and Spark with docs/loading.md's statements.
+
+    Spark runs one local[1] session (Java 17+ on the PATH); the module takes about half a minute.
+    """
+    session.install("-e", ".[test,engines]")
+    # Every engine must run here: a missing one (or Java) fails its tests, never skips them.
+    session.run("pytest", "tests/test_engines.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

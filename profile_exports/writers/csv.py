@@ -87,10 +87,14 @@ def _all_finite(column: pa.Array) -> bool:
 
 
 def _joined_lines(columns: list[pa.Array]) -> bytes:
-    """The lines ``encode`` writes, joined cell by cell: for floats Arrow's writer would print as
-    ``nan``/``inf``, while every text format writes ``NaN``/``Infinity``/``-Infinity``."""
+    """The lines ``encode`` writes, joined cell by cell, for chunks with non-finite floats (Arrow's
+    writer would print NaN as ``nan``)."""
     cells = [
-        text_column(c) if _is_bare(c.type) else _quoted(c if pa.types.is_string(c.type) else c.cast(pa.string()))
+        _float_text(c)
+        if pa.types.is_floating(c.type)
+        else text_column(c)
+        if _is_bare(c.type)
+        else _quoted(c if pa.types.is_string(c.type) else c.cast(pa.string()))
         for c in columns
     ]
     rows = pc.binary_join_element_wise(*cells, ",", null_handling="replace", null_replacement="")
@@ -101,6 +105,17 @@ def _joined_lines(columns: list[pa.Array]) -> bytes:
     width = offset_type().itemsize
     offsets = np.frombuffer(offsets_buffer, offset_type, len(lines) + 1, offset=width * lines.offset)
     return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+
+
+def _float_text(column: pa.Array) -> pa.Array:
+    """Floats as Arrow prints them, non-finite ones as ``NaN``, ``inf`` and ``-inf``.
+
+    The words the most engines type as floats with their default options: polars infers floats only
+    from ``NaN`` and ``inf`` (not ``Infinity``); DuckDB, ClickHouse and pandas read both; Spark reads
+    ``NaN`` and, with ``positiveInf="inf", negativeInf="-inf"`` (docs/loading.md), ``inf``.
+    """
+    text = column.cast(pa.string())  # "nan", "inf", "-inf"
+    return pc.if_else(pc.is_nan(column), "NaN", text)
 
 
 def _quoted(text: pa.Array) -> pa.Array:
