@@ -6,20 +6,27 @@ canonical record batch: the core fields below under their own names, and every d
 communication preference and user property as its own column under a prefix
 (``device.token``, ``comm_prefs.MSG-email``, ``properties.Age``). Flat columns keep every later
 step (type unification, projection, spooling) a plain Arrow column operation.
+
+Python values (dicts, JSON Lines, object columns of DataFrames) are typed here (``python_array``), not
+by Arrow's inference: Arrow makes a struct of the union of all keys from dicts, so ``{"a": 1}`` and
+``{}`` would come out as ``{"a": 1, "b": null}`` and ``{"a": null, "b": null}``. A mapping keeps exactly
+its own keys: mappings whose values share a type are an Arrow ``map<string, T>``, the others JSON text
+(the ``arrow.json`` extension type). Structs declared by an Arrow or Parquet source stay structs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import attrs
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import ConfigError, DataError
+from .values import JSON_TEXT, dumps, duration_text, is_json_type, iso_duration, json_storage, json_text
 
 PROFILE_ID = "profile_id"
 PROFILE_IDS = "profile_ids"
@@ -58,6 +65,11 @@ ALIASES = {
     "subscriptionGroups": SUBSCRIPTION_GROUPS,
     **{name: f"{COMM_PREFS}.{name}" for name in COMM_PREF_NAMES},
 }
+
+
+# Arrow's errors for values it cannot convert or cast (not its I/O or memory errors).
+ARROW_CONVERSION_ERRORS: tuple[type[Exception], ...] = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+_CONVERSION_ADVICE = "Give the column one type at the source (cast it, or turn its values to text), or leave it out."
 
 
 def property_column(name: str) -> str:
@@ -124,13 +136,16 @@ class Canonicalizer:
 
     def convert(self, raw: Any) -> tuple[pa.RecordBatch, list[Rejected]]:
         first = self._records_seen
-        if isinstance(raw, pa.RecordBatch):
-            batch, rejected = self._from_arrow(raw, first)
-            self._records_seen += raw.num_rows
-        else:
-            records = list(raw)
-            batch, rejected = self._from_records(records, first)
-            self._records_seen += len(records)
+        try:
+            if isinstance(raw, pa.RecordBatch):
+                batch, rejected = self._from_arrow(raw, first)
+                self._records_seen += raw.num_rows
+            else:
+                records = list(raw)
+                batch, rejected = self._from_records(records, first)
+                self._records_seen += len(records)
+        except ARROW_CONVERSION_ERRORS as exc:
+            raise DataError(_conversion_problem(self.where, exc)) from exc
         return batch, rejected
 
     # -- records (dicts) ---------------------------------------------------------------------
@@ -210,13 +225,10 @@ class Canonicalizer:
                 [None if v is None else [(str(k), _text_or_none(x)) for k, x in v.items()] for v in values],
                 GROUP_MAP,
             )
-        try:
-            return pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            # Mixed kinds of values in one field: keep every value, as text.
-            converted = sum(1 for v in values if v is not None and not isinstance(v, str))
+        array, converted = python_array(values)
+        if converted:  # mixed kinds of values in one field: every value kept, as text
             self.values_as_text[name] = self.values_as_text.get(name, 0) + converted
-            return pa.array([_text_or_none(v) for v in values], pa.string())
+        return array
 
     # -- Arrow ---------------------------------------------------------------------------------
 
@@ -362,6 +374,127 @@ def _to_core_type(name: str, column: pa.Array, wanted: pa.DataType, where: str) 
         raise DataError(f"{where}: column {name!r} cannot be read as {wanted}: {exc}") from None
 
 
+# -- Python values to Arrow ----------------------------------------------------------------------
+
+
+class _Mixed(Exception):
+    """Values of kinds that one Arrow type cannot hold (a mapping and a number, ...)."""
+
+
+_MIXED: tuple[type[Exception], ...] = (*ARROW_CONVERSION_ERRORS, OverflowError, _Mixed)
+
+
+def python_array(values: Sequence[Any]) -> tuple[pa.Array, int]:
+    """The Arrow array of Python values (None: missing), and how many of them became text.
+
+    Arrow infers the type, except for mappings, at any depth, so that each keeps exactly its own
+    keys: mappings that all have the same keys are a struct, the others a ``map<string, T>``; a column
+    of mappings whose values (at any depth) have different types is JSON text. Values of other kinds
+    no one type holds (``31`` and ``"31"``, a list and a string) are all written as text.
+    """
+    try:
+        return _inferred(values), 0
+    except _MIXED:
+        if all(v is None or isinstance(v, Mapping) for v in values):
+            return json_array(values), 0  # mappings whose values have different types: JSON text
+        converted = sum(1 for v in values if v is not None and not isinstance(v, str))
+        return pa.array([_text_or_none(v) for v in values], pa.string()), converted
+
+
+def _inferred(values: Sequence[Any]) -> pa.Array:
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, Mapping):
+        return _mapping_array(values)
+    if isinstance(first, list | tuple):
+        try:
+            array = pa.array(values)
+        except _MIXED:
+            return _list_array(values)  # mappings of different shapes in lists, or mixed values
+        return _list_array(values) if _has_struct(array.type) else array
+    return pa.array(values)
+
+
+def _has_struct(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_struct(t.value_type)
+    if pa.types.is_map(t):
+        return _has_struct(t.item_type)
+    return False
+
+
+def _mask(missing: list[bool]) -> pa.Array | None:
+    return pa.array(missing, pa.bool_()) if any(missing) else None
+
+
+def _list_array(values: Sequence[Any]) -> pa.Array:
+    offsets, missing = [0], []
+    items: list[Any] = []
+    for value in values:
+        if value is not None and not isinstance(value, list | tuple):
+            raise _Mixed
+        items += value or ()
+        offsets.append(len(items))
+        missing.append(value is None)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), _inferred(items), mask=_mask(missing))
+
+
+def _mapping_array(values: Sequence[Any]) -> pa.Array:
+    """A struct when every mapping has the same keys (no value gains one), else a map; raises
+    ``_Mixed`` when values have different types (the column is then JSON text: ``python_array``)."""
+    present = [v for v in values if v is not None]
+    if any(not isinstance(v, Mapping) for v in present):
+        raise _Mixed
+    names = list(present[0]) if present else []
+    if names and all(isinstance(k, str) for k in names) and all(v.keys() == present[0].keys() for v in present):
+        children = [_inferred([None if v is None else v[name] for v in values]) for name in names]
+        return pa.StructArray.from_arrays(children, names=names, mask=_mask([v is None for v in values]))
+    offsets, keys, items, missing = [0], [], [], []
+    for value in values:
+        if value is not None:
+            if not isinstance(value, Mapping):
+                raise _Mixed
+            for key, item in value.items():
+                keys.append(key if isinstance(key, str) else _key_text(key))
+                items.append(item)
+        offsets.append(len(keys))
+        missing.append(value is None)
+    return pa.MapArray.from_arrays(
+        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), _inferred(items), mask=_mask(missing)
+    )
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key that is not text, as JSON writes it (``1`` -> ``"1"``, ``True`` -> ``"true"``)."""
+    if key is None or isinstance(key, bool):
+        return "null" if key is None else "true" if key else "false"
+    return str(key)
+
+
+def json_array(values: Sequence[Any]) -> pa.Array:
+    """Python values as compact JSON text (the ``arrow.json`` type); None stays missing."""
+    storage = pa.array([None if v is None else dumps(v) for v in values], pa.string())
+    return pa.ExtensionArray.from_storage(JSON_TEXT, storage)
+
+
+def read_source(source: Any, partition: int, where: str) -> Iterator[Any]:
+    """``source.read(partition)``, with Arrow's conversion errors turned into a ``DataError``."""
+    batches = iter(source.read(partition))
+    while True:
+        try:
+            raw = next(batches)
+        except StopIteration:
+            return
+        except ARROW_CONVERSION_ERRORS as exc:
+            raise DataError(_conversion_problem(where, exc)) from exc
+        yield raw
+
+
+def _conversion_problem(where: str, exc: Exception) -> str:
+    return f"{where}: the data cannot be converted to Arrow ({exc}). {_CONVERSION_ADVICE}"
+
+
 def _is_text_or_text_list(value: Any) -> bool:
     if value is None or isinstance(value, str):
         return True
@@ -378,7 +511,9 @@ def _describe(value: Any) -> str:
 def _text_or_none(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    if isinstance(value, timedelta):
+        return iso_duration(value)
+    return dumps(value)
 
 
 # -- one schema for a whole export ----------------------------------------------------------------
@@ -402,12 +537,52 @@ def merge_types(a: pa.DataType, b: pa.DataType) -> pa.DataType:
         return pa.string()
     if pa.types.is_list(a) and pa.types.is_list(b):
         return pa.list_(merge_types(a.value_type, b.value_type))
-    if pa.types.is_struct(a) and pa.types.is_struct(b):
-        fields = {f.name: f.type for f in a}
-        for f in b:
-            fields[f.name] = merge_types(fields[f.name], f.type) if f.name in fields else f.type
-        return pa.struct(list(fields.items()))
+    if _is_mapping(a) and _is_mapping(b):
+        return _merge_mappings(a, b)
     return pa.string()
+
+
+def _merge_mappings(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """Structs, maps and JSON text, by the rules ``python_array`` types one batch of mappings with, so
+    that the type does not depend on where batches start: structs of the same keys stay a struct (a
+    union of different keys would give every value the others' keys); other structs and maps are a
+    map whose values merge without turning any to text; anything else is JSON text."""
+    if is_json_type(a) or is_json_type(b):
+        return JSON_TEXT
+    if pa.types.is_struct(a) and pa.types.is_struct(b) and sorted(a.names) == sorted(b.names):
+        others = {f.name: f.type for f in b}
+        fields = [(f.name, _exact_merge(f.type, others[f.name])) for f in a]
+        if any(t is None for _, t in fields):
+            return JSON_TEXT
+        return pa.struct(fields)
+    item: pa.DataType | None = pa.null()
+    for t in (a, b):
+        if pa.types.is_map(t) and not _is_text(t.key_type):
+            return JSON_TEXT
+        for value_type in [f.type for f in t] if pa.types.is_struct(t) else [t.item_type]:
+            item = None if item is None else _exact_merge(item, value_type)
+    return JSON_TEXT if item is None else pa.map_(pa.string(), item)
+
+
+def _is_mapping(t: pa.DataType) -> bool:
+    return pa.types.is_map(t) or pa.types.is_struct(t) or is_json_type(t)
+
+
+def _exact_merge(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """``merge_types`` where it keeps every value as it is; None where it would turn some to text."""
+    if a == b or pa.types.is_null(b):
+        return a
+    if pa.types.is_null(a):
+        return b
+    if pa.types.is_list(a) and pa.types.is_list(b):
+        value = _exact_merge(a.value_type, b.value_type)
+        return None if value is None else pa.list_(value)
+    merged = merge_types(a, b)
+    if _is_text(merged) and not (_is_text(a) and _is_text(b)):
+        return None
+    if is_json_type(merged) and not (is_json_type(a) or is_json_type(b)):
+        return None  # as in one batch: mappings inside that need JSON make the whole value JSON
+    return merged
 
 
 def _is_number(t: pa.DataType) -> bool:
@@ -451,6 +626,8 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, values_as_text: dict[str, 
 def _widen(name: str, column: pa.Array, wanted: pa.DataType, values_as_text: dict[str, int]) -> pa.Array:
     if pa.types.is_null(column.type):
         return pa.nulls(len(column), wanted)
+    if is_json_type(wanted) and not is_json_type(column.type):
+        return as_json(column)
     if pa.types.is_string(wanted) and not _is_text(column.type):
         values_as_text[name] = values_as_text.get(name, 0) + (len(column) - column.null_count)
         return as_text(column)
@@ -463,7 +640,64 @@ def _widen(name: str, column: pa.Array, wanted: pa.DataType, values_as_text: dic
                 child = _widen(f"{name}.{f.name}", child, f.type, values_as_text)
             children.append(child)
         return pa.StructArray.from_arrays(children, fields=list(wanted), mask=pc.is_null(column))
-    return column.cast(wanted)
+    if pa.types.is_map(wanted) and pa.types.is_struct(column.type):
+        return _struct_to_map(name, column, wanted, values_as_text)
+    try:
+        return column.cast(wanted)
+    except ARROW_CONVERSION_ERRORS as exc:
+        problem = exc
+    # Casts Arrow has no kernel for, inside lists and maps (a list of structs to a list of maps, ...)
+    if pa.types.is_list(wanted) and pa.types.is_list(column.type):
+        values = _widen(name, column.values, wanted.value_type, values_as_text)
+        return pa.ListArray.from_arrays(column.offsets, values, type=wanted, mask=_null_mask(column))
+    if pa.types.is_map(wanted) and pa.types.is_map(column.type) and column.type.key_type == wanted.key_type:
+        items = _widen(name, column.items, wanted.item_type, values_as_text)
+        return pa.MapArray.from_arrays(column.offsets, column.keys, items, type=wanted, mask=_null_mask(column))
+    raise DataError(_cast_problem(name, column, wanted, problem)) from problem
+
+
+def _null_mask(column: pa.Array) -> pa.Array | None:
+    return pc.is_null(column) if column.null_count else None
+
+
+def _struct_to_map(name: str, column: pa.Array, wanted: pa.DataType, values_as_text: dict[str, int]) -> pa.Array:
+    """Each struct as a map of its fields (every field a key, its value null or not)."""
+    n, names = len(column), column.type.names
+    children = [column.field(i) for i in range(len(names))]
+    children = [
+        c if c.type == wanted.item_type else _widen(name, c, wanted.item_type, values_as_text) for c in children
+    ]
+    valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(valid)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(valid * len(names), out=offsets[1:])
+    keys = pa.array(np.tile(np.array(names, dtype=object), len(rows)), pa.string())
+    order = (np.arange(len(names))[None, :] * n + rows[:, None]).ravel()
+    items = pa.concat_arrays(children).take(pa.array(order)) if names else pa.nulls(0, wanted.item_type)
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, items, type=wanted, mask=pa.array(~valid))
+
+
+def _cast_problem(name: str, column: pa.Array, wanted: pa.DataType, exc: Exception) -> str:
+    valid = column.drop_null() if len(column) > column.null_count else column
+    sample = repr(valid[0].as_py())[:60] if len(valid) else "(none)"
+    return (
+        f"column {name!r} ({column.type}) cannot be read as {wanted}, the type of its other values "
+        f"({exc}); a value: {sample}. {_CONVERSION_ADVICE}"
+    )
+
+
+def cast_column(name: str, column: pa.Array, wanted: pa.DataType) -> pa.Array:
+    """``column`` as ``wanted`` by the rules of ``conform`` (JSON text, text), without counting."""
+    if column.type == wanted:
+        return column
+    return _widen(name, column, wanted, {})
+
+
+def as_json(column: pa.Array) -> pa.Array:
+    """Each value as its compact JSON text (the ``arrow.json`` type); non-finite floats as null."""
+    if is_json_type(column.type):
+        return column
+    return pa.ExtensionArray.from_storage(JSON_TEXT, json_text(column, non_finite="null"))
 
 
 def as_text(column: pa.Array) -> pa.Array:
@@ -471,8 +705,12 @@ def as_text(column: pa.Array) -> pa.Array:
     t = column.type
     if _is_text(t):
         return column.cast(pa.string())
+    if is_json_type(t):
+        return json_storage(column)
+    if pa.types.is_duration(t):
+        return duration_text(column)
     if pa.types.is_boolean(t) or _is_number(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
         if pa.types.is_floating(t):
             return pa.array([_text_or_none(v) for v in column.to_pylist()], pa.string())
         return column.cast(pa.string())
-    return pa.array([_text_or_none(v) for v in column.to_pylist()], pa.string())
+    return pa.array([_text_or_none(v) for v in column.to_pylist(maps_as_pydicts="lossy")], pa.string())

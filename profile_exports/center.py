@@ -192,7 +192,7 @@ class ExportCenter:
             context = RunContext(
                 export_id=export_id,
                 run=claim.run,
-                mode="incremental" if base_run is not None else "full",
+                mode=claim.mode,  # as the registry records it: "full" until there is a base run
                 base_run=base_run,
                 columns=layout_from_bytes(record.columns) if record.columns else None,
                 changes=changes,

@@ -1,6 +1,7 @@
 """The ``profile-exports`` command: a thin shell over the library.
 
-Exit status: 0 on success, 2 for a configuration error (message on stderr), 1 for a failed run.
+Exit status: 0 on success, 2 for a configuration error (message on stderr), 1 for a failed run (and,
+quietly, when the reader of standard output went away, as with ``| head -1``).
 The export center's commands (``exports ...``, ``run-due``, ``scheduler``) are in ``cli_center``.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -54,12 +56,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return int(_COMMANDS[args.command](args))
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    except ProfileExportsError as exc:
-        print(f"export failed: {exc}", file=sys.stderr)
+        try:
+            status = int(_COMMANDS[args.command](args))
+            sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be handled
+            return status
+        except ConfigError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return 2
+        except ProfileExportsError as exc:
+            print(f"export failed: {exc}", file=sys.stderr)
+            return 1
+    except BrokenPipeError:
+        # The reader went away (``... | head -1``): end quietly, as Python's documentation advises
+        # (https://docs.python.org/3/library/signal.html#note-on-sigpipe). Output still buffered
+        # goes to /dev/null, so flushing stdout at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 1
 
 
@@ -126,7 +139,8 @@ def _preview(args: argparse.Namespace) -> int:
                 {
                     "destination": shown.destination,
                     "folder": shown.folder,
-                    "file_names": list(shown.file_names),
+                    "file_names": list(shown.file_names),  # the first file (part 00000)
+                    "file_pattern": shown.file_pattern,  # every file's name, the part as "{part:05d}"
                     "columns": list(shown.columns),
                     "rows": list(shown.rows),
                 },

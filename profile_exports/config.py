@@ -215,6 +215,16 @@ class DestinationConfig:
             "manifest's sha256."
         },
     )
+    json_non_finite: Literal["null", "string"] = attrs.field(
+        default="null",
+        validator=_validator("destination.json_non_finite", ("null", "string")),
+        metadata={
+            "doc": "JSON: how NaN, Infinity and -Infinity floats are written. `null` (JSON has no numbers for "
+            "them; engines reading the files keep the column numeric) counts them in "
+            '`ExportResult.non_finite_as_null`; `string` writes the strings `"NaN"`, `"Infinity"`, '
+            '`"-Infinity"`, which make engines type the column as text. CSV and XML always write the words.'
+        },
+    )
     timezone: str = attrs.field(
         default="UTC", metadata={"doc": "An IANA time zone for `{{Date}}` and `run_date` folders."}
     )

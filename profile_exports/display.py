@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .naming import PART_DIGITS
+
 if TYPE_CHECKING:
     from .center import RunOutcome
     from .exporter import Preview
@@ -19,7 +21,8 @@ if TYPE_CHECKING:
 
 MAX_CELL_CHARS = 80  # longer values are cut with an ellipsis; the files hold them whole
 MAX_FILES_SHOWN = 20  # a run's files beyond this are counted, not listed
-
+# Where a preview's file name pattern has the part number: "{part:05d}", a str.format field.
+PART_PLACEHOLDER = f"{{part:0{PART_DIGITS}d}}"
 
 
 def cell_text(value: Any) -> str:
@@ -39,9 +42,7 @@ def cell_text(value: Any) -> str:
 
 def html_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row) + "</tr>" for row in rows)
     return f'<table class="profile-exports"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -55,7 +56,12 @@ def preview_html(preview: Preview) -> str:
         [
             ("destination", preview.destination),
             ("folder", preview.folder or "(root)"),
-            ("files", ", ".join(preview.file_names)),
+            ("first file", preview.first_file),
+            *(
+                [("file names", f"{preview.file_pattern} (part 00000, 00001, ...)")]
+                if preview.file_pattern is not None
+                else []
+            ),
         ]
     )
     rows = [[row.get(column) for column in preview.columns] for row in preview.rows]

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .canonical import (
     COMM_PREFS,
@@ -40,9 +42,10 @@ from .canonical import (
     group_of,
     merge_schemas,
     property_column,
+    read_source,
 )
 from .config import SUBSCRIPTION_GROUPS_NAME, ExportConfig
-from .display import preview_html
+from .display import PART_PLACEHOLDER, preview_html
 from .errors import ConfigError, ExportStopped
 from .executors import (
     DaskExecutor,
@@ -55,15 +58,15 @@ from .executors import (
 from .interfaces import ChangeFilter
 from .layout import OutputLayout, build_layout, evolve_layout, project
 from .manifest import Manifest, manifest_key
-from .naming import FileNamer
-from .phones import check_region, not_e164, to_e164
+from .naming import PART_DIGITS, FileNamer
+from .phones import check_region, not_e164_rows, to_e164
 from .plugins import Components, ExportsPluginManager, load_components
 from .progress import Progress
 from .results import CommittedFile, ExportResult, PartitionStats, RejectedRecord, RunInfo
 from .secrets import expand_env
 from .transforms import ColumnTransforms, plan_transforms
 from .urls import redact_url
-from .values import is_text_type, python_values
+from .values import count_non_finite, is_text_type, python_values
 
 _PHONE_PROPERTY = property_column("Phone")
 MAX_REJECTIONS_KEPT = 100  # the result lists this many rejected records; the count covers all
@@ -78,13 +81,25 @@ class Preview:
 
     destination: str
     folder: str
+    # The files a run surely writes: the first one (more parts follow only when a file would pass
+    # max_file_mb). Older versions listed parts 00000 and 00001 whether or not a second would exist.
     file_names: tuple[str, ...]
     columns: tuple[str, ...]
     rows: tuple[dict[str, Any], ...]
+    # Every file's name, its part number (00000, 00001, ...) written ``{part:05d}`` (PART_PLACEHOLDER):
+    # ``file_pattern.format(part=1)`` is the second file's name (unless the name has other braces).
+    file_pattern: str | None = None
+
+    @property
+    def first_file(self) -> str:
+        """The name of the run's first file (of the first partition)."""
+        return self.file_names[0] if self.file_names else ""
 
     def to_text(self) -> str:
-        lines = [f"destination: {self.destination}", f"folder:      {self.folder or '(root)'}", "files:"]
-        lines += [f"  {name}" for name in self.file_names]
+        lines = [f"destination: {self.destination}", f"folder:      {self.folder or '(root)'}"]
+        lines.append(f"first file:  {self.first_file}")
+        if self.file_pattern is not None:
+            lines.append(f"file names:  {self.file_pattern}  (part 00000, 00001, ...)")
         lines.append("columns:     " + ", ".join(self.columns))
         lines.append("rows:")
         lines += [f"  {row}" for row in self.rows]
@@ -226,7 +241,7 @@ class Exporter:
         batches: list[pa.RecordBatch] = []
         schema = _declared_schema(source, canonicalizer)
         taken = 0
-        for raw in source.read(partition):
+        for raw in read_source(source, partition, canonicalizer.where):
             batch, _ = canonicalizer.convert(raw)
             batches.append(batch.slice(0, rows - taken))
             taken += batches[-1].num_rows
@@ -246,10 +261,13 @@ class Exporter:
                 projected = transforms.apply(projected)
             columns = [python_values(c) for c in projected.columns]
             out_rows += [dict(zip(out_layout.names, values, strict=True)) for values in zip(*columns, strict=True)]
+        first = namer.file_name(partition, 0, self.extension)
+        part_zero = f"{0:0{PART_DIGITS}d}.{self.extension}"  # how every file name ends
         return Preview(
             destination=redact_url(self.config.destination.url),
             folder=namer.folder(partition),
-            file_names=tuple(namer.file_name(partition, part, self.extension) for part in range(2)),
+            file_names=(first,),
+            file_pattern=first.removesuffix(part_zero) + PART_PLACEHOLDER + part_zero[PART_DIGITS:],
             columns=out_layout.names,
             rows=tuple(out_rows),
         )
@@ -337,6 +355,7 @@ class Exporter:
                 values_as_text={_display_name(k): v for k, v in values_as_text.items()},
                 profiles_seen=sum(s.profiles_seen for s in stats),
                 phones_not_e164=sum(s.phones_not_e164 for s in stats),
+                non_finite_as_null=sum(s.non_finite_as_null for s in stats),
                 layout=plan.layout,  # before transforms: what later runs' columns build on
             )
             if context.manifest:
@@ -523,7 +542,7 @@ class Exporter:
             plan.spool = Path(tempfile.mkdtemp(prefix="profile-exports-spool-"))
         for partition in source.partitions():
             canonicalizer = self._canonicalizer(partition, source)
-            for number, raw in enumerate(source.read(partition)):
+            for number, raw in enumerate(read_source(source, partition, canonicalizer.where)):
                 batch, rejected = canonicalizer.convert(raw)
                 schema = merge_schemas(schema, batch.schema)
                 if plan.spool is not None:
@@ -548,19 +567,20 @@ class Exporter:
                 yield batch, {}
             return
         canonicalizer = self._canonicalizer(partition, source)
-        for raw in source.read(partition):
+        for raw in read_source(source, partition, canonicalizer.where):
             batch, rejected = canonicalizer.convert(raw)
             self._note_rejected(plan, partition, rejected)
             yield batch, canonicalizer.values_as_text
             canonicalizer.values_as_text = {}
 
-    def _phones(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
-        """The batch with its phones in E.164 (``phone_format = "e164"``), and how many are not E.164.
+    def _phones(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array | None]:
+        """The batch with its phones in E.164 (``phone_format = "e164"``), and per row how many of its
+        phones are not E.164 (None: the batch has no phone column).
 
         Phones are the profile's ``phone`` field and a text ``Phone`` property (a flat table's
         ``Phone`` column), which the ``Phone`` identifier and column fall back to.
         """
-        wrong = 0
+        wrong: pa.Array | None = None
         for name in (PHONE, _PHONE_PROPERTY):
             at = batch.schema.get_field_index(name)
             if at < 0 or not is_text_type(batch.schema.field(at).type):
@@ -569,7 +589,8 @@ class Exporter:
             if self.config.properties.phone_format == "e164":
                 phones = to_e164(phones, self.config.properties.phone_region)
                 batch = batch.set_column(at, batch.schema.field(at).with_type(phones.type), phones)
-            wrong += not_e164(phones)
+            flags = not_e164_rows(phones).cast(pa.int8())
+            wrong = flags if wrong is None else pc.add(wrong, flags)
         return batch, wrong
 
     def _transforms(self, layout: OutputLayout) -> ColumnTransforms | None:
@@ -617,9 +638,16 @@ class Exporter:
             options={
                 "parquet_layout": self.config.destination.parquet_layout,
                 "spreadsheet_safe": self.config.destination.spreadsheet_safe,
+                "json_non_finite": self.config.destination.json_non_finite,
             },
         )
         rows = seen = wrong_phones = 0
+        config_non_finite = self.config.destination.json_non_finite
+        # A format that writes NaN and the infinities as null (JSON by default): the rows written count them.
+        nulls_non_finite = getattr(self.writer, "nulls_non_finite", None)
+        counter = None
+        if callable(nulls_non_finite) and nulls_non_finite({"json_non_finite": config_non_finite}):
+            writer = counter = _NonFiniteCounter(writer)
         stopped = False
         changes = context.changes
         selected = _Selected(writer, self.config.source.batch_size) if changes is not None else None
@@ -627,23 +655,24 @@ class Exporter:
             for batch, text_counts in self._canonical_batches(source, partition, plan):
                 _add_counts(values_as_text, text_counts)
                 conformed = conform(batch, plan.schema, values_as_text)
-                conformed, wrong = self._phones(conformed)
-                wrong_phones += wrong
+                conformed, wrong = self._phones(conformed)  # counted below over the rows written
                 projected = project(conformed, plan.layout, self.config)
                 if transforms is not None:
                     projected = transforms.apply(projected)
                 seen += projected.num_rows
                 if changes is not None and selected is not None:
-                    selected.submit(changes.select, partition, conformed.column("profile_id"), projected)
+                    selected.submit(changes, partition, conformed.column("profile_id"), projected, wrong)
                 else:
                     writer.write(projected)
                     rows += projected.num_rows
+                    wrong_phones += _total(wrong)
                 progress.update(rows=batch.num_rows)
                 if context.should_stop is not None and context.should_stop():
                     stopped = True  # finish the file in progress (close commits it), then end the run
                     break
             if selected is not None:
                 rows += selected.finish()
+                wrong_phones += selected.phones_not_e164
             files = writer.close()
         except BaseException:
             if selected is not None:
@@ -668,6 +697,7 @@ class Exporter:
             rejected=plan.rejected_count - rejected_before,
             profiles_seen=seen,
             phones_not_e164=wrong_phones,
+            non_finite_as_null=counter.count if counter is not None else 0,
             seconds=time.perf_counter() - clock,
         )
 
@@ -678,28 +708,33 @@ class _Selected:
     Fingerprinting a batch (numpy, which releases the GIL) overlaps with reading and projecting the
     next one. One worker keeps the change filter's calls in order. Few rows survive the filter, so
     they are gathered up to a batch before writing: a write costs the same per column whatever its
-    rows.
+    rows. Phones not in E.164 are counted over the selected rows only (``phones_not_e164``).
     """
 
     def __init__(self, writer: Any, batch_rows: int) -> None:
         self._writer = writer
         self._batch_rows = batch_rows
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profile-exports-select")
-        self._pending: Future[pa.RecordBatch] | None = None
+        self._pending: Future[tuple[pa.RecordBatch, int]] | None = None
         self._held: list[pa.RecordBatch] = []
         self._held_rows = 0
         self.rows = 0
+        self.phones_not_e164 = 0
 
-    def submit(self, select: Callable[..., pa.RecordBatch], *args: Any) -> None:
-        future = self._pool.submit(select, *args)
+    def submit(
+        self, changes: ChangeFilter, partition: int, keys: pa.Array, batch: pa.RecordBatch, wrong: pa.Array | None
+    ) -> None:
+        """Select the rows of ``batch`` to write; ``wrong``: per row, its phones that are not E.164."""
+        future = self._pool.submit(_select, changes, partition, keys, batch, wrong)
         self._take()
         self._pending = future
 
     def _take(self) -> None:
         if self._pending is None:
             return
-        kept = self._pending.result()
+        kept, wrong = self._pending.result()
         self._pending = None
+        self.phones_not_e164 += wrong
         self._held.append(kept)
         self._held_rows += kept.num_rows
         self.rows += kept.num_rows
@@ -722,6 +757,48 @@ class _Selected:
 
     def cancel(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _select(
+    changes: ChangeFilter, partition: int, keys: pa.Array, batch: pa.RecordBatch, wrong: pa.Array | None
+) -> tuple[pa.RecordBatch, int]:
+    """The rows of ``batch`` the change filter selects, and how many phones not in E.164 they hold.
+
+    With a filter that gives its selection as a mask (``changed``, as ``IncrementalChanges`` does)
+    the count is exact. A filter with ``select`` only returns rows, not which ones: its count is
+    exact when it keeps all rows of a batch or none, else it counts the whole batch (at most).
+    """
+    changed = getattr(changes, "changed", None)
+    if not callable(changed):
+        kept = changes.select(partition, keys, batch)
+        return kept, _total(wrong) if kept.num_rows else 0
+    write = np.asarray(changed(partition, keys, batch), dtype=bool)
+    if write.all():
+        return batch, _total(wrong)
+    if not write.any():
+        return batch.slice(0, 0), 0
+    mask = pa.array(write)
+    return batch.filter(mask), _total(wrong.filter(mask) if wrong is not None else None)
+
+
+def _total(wrong: pa.Array | None) -> int:
+    """The sum of per-row counts (None: nothing to count)."""
+    return 0 if wrong is None else int(pc.sum(wrong).as_py() or 0)
+
+
+class _NonFiniteCounter:
+    """A batch writer that counts the NaN and infinite floats of the rows it is given."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.count = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.count += sum(count_non_finite(column) for column in batch.columns)
+        self._inner.write(batch)
+
+    def __getattr__(self, name: str) -> Any:  # close, abort and the rest: the writer's own
+        return getattr(self._inner, name)
 
 
 class _Announced:

@@ -22,6 +22,7 @@ from .canonical import (
     PHONE,
     PROPERTIES,
     SUBSCRIPTION_GROUPS,
+    cast_column,
     group_of,
     merge_types,
     property_column,
@@ -185,7 +186,8 @@ def _column(batch: pa.RecordBatch, name: str, type_: pa.DataType, n: int) -> pa.
     if index < 0:
         return pa.nulls(n, type_)
     column = batch.column(index)
-    return column if column.type == type_ else column.cast(type_)
+    # cast_column: a column whose stored type became JSON text or text (evolve_layout) as well
+    return column if column.type == type_ else cast_column(name, column, type_)
 
 
 # -- the stored column list of an export (schema policy across runs) ---------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,10 +25,17 @@ def not_e164(column: pa.Array) -> int:
     """Phone values (not missing, not empty) that are not E.164."""
     if not len(column) or column.null_count == len(column):
         return 0
+    return int(pc.sum(not_e164_rows(column).cast(pa.int64())).as_py() or 0)
+
+
+def not_e164_rows(column: pa.Array) -> pa.BooleanArray:
+    """True where a row's phone value is given (not missing, not empty) and not E.164; no nulls."""
+    if not len(column) or column.null_count == len(column):
+        return pa.array(np.zeros(len(column), dtype=bool))
     text = column if pa.types.is_string(column.type) else column.cast(pa.string())
     given = pc.and_(pc.is_valid(text), pc.not_equal(text, ""))
     wrong = pc.and_(given, pc.invert(pc.match_substring_regex(text, E164)))
-    return int(pc.sum(pc.fill_null(wrong, False).cast(pa.int64())).as_py() or 0)
+    return pc.fill_null(wrong, False)
 
 
 def phonenumbers_module() -> Any:

@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+_VERSION = 1  # PRAGMA user_version: the upgrades of Registry._upgrade applied
+
+
 class ExportNotFound(ConfigError):
     def __init__(self, export_id: str) -> None:
         super().__init__(
@@ -168,6 +171,9 @@ class Registry:
         self.path = self.home / "registry.sqlite3"
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version < _VERSION:
+            self._upgrade()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -188,6 +194,21 @@ class Registry:
             ) from None
         finally:
             db.close()
+
+    def _upgrade(self) -> None:
+        """Bring a registry written by an older version to ``_VERSION`` (once)."""
+        with self._write() as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] >= _VERSION:
+                return  # another process did it meanwhile
+            # Version 1: the runs of an incremental export before its first Done run were recorded as
+            # "incremental"; they were full runs (nothing to compare against), as their manifests say.
+            db.execute(
+                "UPDATE runs SET mode = 'full' WHERE mode = 'incremental' AND NOT EXISTS ("
+                "SELECT 1 FROM runs AS earlier WHERE earlier.export_id = runs.export_id "
+                "AND earlier.run < runs.run AND earlier.status = ?)",
+                (DONE,),
+            )
+            db.execute(f"PRAGMA user_version = {_VERSION}")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -321,7 +342,12 @@ class Registry:
     # -- runs ----------------------------------------------------------------------------------------
 
     def claim(self, export_id: str, *, mode: str, trigger: str, now: datetime) -> Claim:
-        """Start a run: take the export's lock and record the run as Running."""
+        """Start a run: take the export's lock and record the run as Running.
+
+        The run is recorded with the mode it has (``Claim.mode``): an incremental export's run is
+        ``full`` while the export has no committed run to compare against (its first run, or every
+        run until one is done).
+        """
         lock = _FileLock(self.home / "locks" / f"{export_id}.lock")
         if not lock.acquire():
             raise ExportBusy(f"export {export_id} is running in another process; wait for it or stop it")
@@ -340,6 +366,7 @@ class Registry:
                     "SELECT COALESCE(MAX(run), 0) FROM runs WHERE export_id = ?", (export_id,)
                 ).fetchone()
                 run = int(last) + 1
+                mode = run_mode(mode, row["committed_run"])
                 db.execute(
                     "UPDATE exports SET status = ?, lock_token = ?, lock_pid = ?, lock_host = ?, stop_requested = 0 "
                     "WHERE id = ?",
@@ -349,7 +376,7 @@ class Registry:
                     "INSERT INTO runs (export_id, run, status, mode, trigger, started_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (export_id, run, RUNNING, mode, trigger, _iso(now)),
                 )
-            return Claim(self, lock, export_id, run, token, _export(row))
+            return Claim(self, lock, export_id, run, token, _export(row), mode)
         except BaseException:
             lock.release()
             raise
@@ -369,6 +396,11 @@ class Registry:
                         _record_dead_run(db, still)
             finally:
                 lock.release()
+
+
+def run_mode(export_mode: str, committed_run: int | None) -> str:
+    """The mode a run of an export has: incremental only with a committed run to compare against."""
+    return "full" if export_mode == "incremental" and committed_run is None else export_mode
 
 
 def _record_dead_run(db: sqlite3.Connection, row: sqlite3.Row) -> None:
@@ -393,7 +425,14 @@ class Claim:
     """A run in progress: holds the export's lock until ``finish``."""
 
     def __init__(
-        self, registry: Registry, lock: _FileLock, export_id: str, run: int, token: str, export: ExportRecord
+        self,
+        registry: Registry,
+        lock: _FileLock,
+        export_id: str,
+        run: int,
+        token: str,
+        export: ExportRecord,
+        mode: str | None = None,
     ) -> None:
         self.registry = registry
         self.lock = lock
@@ -401,6 +440,7 @@ class Claim:
         self.run = run
         self.token = token
         self.export = export
+        self.mode = mode or export.mode  # the run's mode: "full" for an incremental export's first run
 
     def finish(
         self,

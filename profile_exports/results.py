@@ -51,6 +51,7 @@ class PartitionStats:
     profiles_seen: int = 0  # read from the source; an incremental run writes only the changed ones
     worker: str | None = None  # "host:pid" of the worker process that ran it (None: the driver)
     phones_not_e164: int = 0  # phone values read that are not E.164 (after phone_format = "e164")
+    non_finite_as_null: int = 0  # NaN and infinite floats written as null (JSON, json_non_finite = "null")
 
 
 @attrs.frozen(kw_only=True)
@@ -93,6 +94,7 @@ class ExportResult:
     values_as_text: Mapping[str, int] = attrs.field(factory=dict)
     profiles_seen: int = 0
     phones_not_e164: int = 0  # phone values that are not E.164: downstream validation would refuse them
+    non_finite_as_null: int = 0  # NaN and infinite floats written as null (JSON has no numbers for them)
     manifest: CommittedFile | None = None  # the run's completion marker
     layout: OutputLayout | None = attrs.field(default=None, repr=False, eq=False)  # columns with their types
 
@@ -118,6 +120,11 @@ class ExportResult:
             lines.append(
                 f"  {self.phones_not_e164} phone value(s) not in E.164 (+15551234567); "
                 '[properties] phone_format = "e164" rewrites those it can parse'
+            )
+        if self.non_finite_as_null:
+            lines.append(
+                f"  {self.non_finite_as_null} non-finite float(s) (NaN, Infinity, -Infinity) written as null; "
+                '[destination] json_non_finite = "string" writes them as the strings "NaN", "Infinity", "-Infinity"'
             )
         return "\n".join(lines)
 

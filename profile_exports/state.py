@@ -171,6 +171,12 @@ class IncrementalChanges:
         )
 
     def select(self, partition: int, keys: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
+        write = self.changed(partition, keys, batch)
+        return batch if write.all() else batch.filter(pa.array(write))
+
+    def changed(self, partition: int, keys: pa.Array, batch: pa.RecordBatch) -> np.ndarray:
+        """``select`` as a mask: True for the rows to write. The exporter calls this one when a change
+        filter has it, to count what it knows of the rows (phones) over the rows written only."""
         if partition != self._partition:
             self._start(partition)
         key_hashes = value_hashes(keys)
@@ -179,10 +185,7 @@ class IncrementalChanges:
         self._pending_rows += len(prints)
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._flush()
-        same = self._lookup.unchanged(key_hashes, prints)
-        if not same.any():
-            return batch
-        return batch.filter(pa.array(~same))
+        return ~self._lookup.unchanged(key_hashes, prints)
 
     def _flush(self) -> None:
         if not self._pending or self._writer is None:

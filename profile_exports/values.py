@@ -1,22 +1,43 @@
 """How values become text, the same way in every text format.
 
 - text stays as it is; booleans are ``true``/``false``; integers and floats as Arrow prints them,
-  non-finite floats as ``NaN``, ``Infinity``, ``-Infinity`` (JSON has no numbers for them);
+  non-finite floats as ``NaN``, ``Infinity``, ``-Infinity`` (JSON writes them as ``null`` by default:
+  ``NON_FINITE_RULES``);
 - timestamps are ISO 8601 (``2024-01-02T03:04:05Z``, with ``.ffffff`` when the column holds
   sub-second precision, without ``Z`` when the column has no time zone);
-- lists, structs and maps are compact JSON (maps as JSON objects).
+- durations are ISO 8601 durations (``duration_text``): ``PT1H``, ``P1DT2H3M4.5S``, ``-PT1H30M``,
+  ``PT0S``;
+- lists, structs and maps are compact JSON (maps as JSON objects); JSON text (the ``arrow.json``
+  extension type, mappings whose values have different types) is that text.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+# How JSON writes NaN and the infinities: ``null`` (what engines read as a missing number) or the
+# strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (which make the column text for them).
+NON_FINITE_RULES = ("null", "string")
+JSON_TEXT = pa.json_()
+
+
+def is_json_type(t: pa.DataType) -> bool:
+    """The ``arrow.json`` extension type: values that are JSON text (written raw in JSON)."""
+    return isinstance(t, pa.BaseExtensionType) and t.extension_name == "arrow.json"
+
+
+def json_storage(column: pa.Array) -> pa.Array:
+    """The JSON text of an ``arrow.json`` column as a plain string array."""
+    storage = column.storage
+    return storage if pa.types.is_string(storage.type) else storage.cast(pa.string())
 
 
 def is_nested(t: pa.DataType) -> bool:
@@ -37,6 +58,88 @@ def timestamp_text(column: pa.Array) -> pa.Array:
     naive = column.cast(pa.timestamp(t.unit)) if t.tz is not None else column
     text = pc.replace_substring(naive.cast(pa.string()), " ", "T", max_replacements=1)
     return pc.binary_join_element_wise(text, "Z", "") if t.tz is not None else text
+
+
+_UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+
+
+def _duration_parts(count: np.ndarray, digits: int) -> tuple[np.ndarray, ...]:
+    """Sign, days, hours, minutes, seconds and the fraction (in units) of durations counted in a unit."""
+    negative = count < 0
+    # The magnitude as unsigned, so that the most negative int64 has one too.
+    magnitude = np.where(negative, (-(count + 1)).astype(np.uint64) + np.uint64(1), count.astype(np.uint64))
+    seconds, fraction = np.divmod(magnitude, np.uint64(10**digits))
+    days, rest = np.divmod(seconds, np.uint64(86_400))
+    hours, rest = np.divmod(rest, np.uint64(3_600))
+    minutes, secs = np.divmod(rest, np.uint64(60))
+    return negative, days, hours, minutes, secs, fraction
+
+
+def duration_text(column: pa.Array) -> pa.Array:
+    """Durations as ISO 8601 durations, built column-wise; nulls stay null.
+
+    Days of exactly 24 hours, then hours, minutes and seconds, each left out when zero (``PT0S`` for
+    no time at all); seconds with the fraction the unit holds, trailing zeros dropped
+    (``PT4.5S``, ``PT0.000001S``); a negative duration is the duration of its magnitude with a
+    leading ``-`` (``-PT1H30M``), as in XML Schema's ``xs:duration``.
+    """
+    digits = _UNIT_DIGITS[column.type.unit]
+    count = pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    negative, days, hours, minutes, secs, fraction = _duration_parts(count, digits)
+
+    def part(values: np.ndarray, letter: str) -> pa.Array:
+        text = pc.binary_join_element_wise(pa.array(values).cast(pa.string()), letter, "")
+        return pc.if_else(pa.array(values > 0), text, "")
+
+    if digits:
+        padded = pc.utf8_lpad(pa.array(fraction).cast(pa.string()), digits, "0")
+        point = pc.if_else(pa.array(fraction > 0), pc.binary_join_element_wise(".", pc.utf8_rtrim(padded, "0"), ""), "")
+    else:
+        point = pa.array([""] * len(count), pa.string())
+    with_seconds = pa.array((secs > 0) | (fraction > 0))
+    second = pc.if_else(with_seconds, pc.binary_join_element_wise(pa.array(secs).cast(pa.string()), point, "S", ""), "")
+    time = pc.binary_join_element_wise(part(hours, "H"), part(minutes, "M"), second, "")
+    time = pc.if_else(pc.equal(time, ""), "", pc.binary_join_element_wise("T", time, ""))
+    text = pc.binary_join_element_wise(pc.if_else(pa.array(negative), "-P", "P"), part(days, "D"), time, "")
+    text = pc.if_else(pa.array(count == 0), "PT0S", text)
+    if column.null_count:
+        text = pc.if_else(pc.is_valid(column), text, pa.scalar(None, pa.string()))
+    return text
+
+
+def iso_duration(value: timedelta) -> str:
+    """One ``timedelta`` as ``duration_text`` writes it."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    negative = micros < 0
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    time = "".join(f"{n}{letter}" for n, letter in ((hours, "H"), (minutes, "M")) if n)
+    if secs or fraction:
+        time += f"{secs}" + (f".{fraction:06d}".rstrip("0") if fraction else "") + "S"
+    if not (days or time):
+        return "PT0S"
+    return ("-" if negative else "") + "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+
+
+def json_default(value: Any) -> Any:
+    """orjson's ``default``: durations as ISO 8601 text, anything else unknown as its ``str``."""
+    if isinstance(value, timedelta):
+        return iso_duration(value)
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON of a Python value: non-text keys as text, durations ISO 8601, NaN as null."""
+    try:
+        return orjson.dumps(
+            value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=json_default
+        ).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: the standard library has no limit
+        import json
+
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=json_default)
 
 
 def json_ready(value: Any) -> Any:
@@ -60,22 +163,25 @@ def _has_map(t: pa.DataType) -> bool:
     return False
 
 
-def python_values(column: pa.Array) -> list[Any]:
-    """``to_pylist`` with maps as dicts (Arrow gives lists of pairs) and timestamps as text."""
+def python_values(column: pa.Array, non_finite: str = "string") -> list[Any]:
+    """``to_pylist`` with maps as dicts (Arrow gives lists of pairs), timestamps and durations as text,
+    JSON text parsed, and non-finite floats as ``NaN``-like strings (or None: ``non_finite="null"``)."""
+    if is_json_type(column.type):
+        return [None if v is None else orjson.loads(v) for v in json_storage(column).to_pylist()]
     if _has_timestamp(column.type):
         column = _timestamps_to_text(column)
     if pa.types.is_floating(column.type) and not pc.all(pc.fill_null(pc.is_finite(column), True)).as_py():
+        if non_finite == "null":
+            return [v if v is None or math.isfinite(v) else None for v in column.to_pylist()]
         return [v if v is None or math.isfinite(v) else _NON_FINITE[str(v)] for v in column.to_pylist()]
-    values = column.to_pylist()
-    if pa.types.is_map(column.type):
-        return [None if v is None else {k: json_ready(x) for k, x in v} for v in values]
-    if _has_map(column.type):
-        return [json_ready(v) for v in values]
-    return values
+    if _has_map(column.type):  # Arrow's own conversion: an empty map is {} (json_ready cannot tell it from [])
+        return column.to_pylist(maps_as_pydicts="lossy")
+    return column.to_pylist()
 
 
 def _has_timestamp(t: pa.DataType) -> bool:
-    if pa.types.is_timestamp(t):
+    """A timestamp or a duration (both become text) in the type."""
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t):
         return True
     if pa.types.is_struct(t):
         return any(_has_timestamp(f.type) for f in t)
@@ -88,6 +194,8 @@ def _timestamps_to_text(column: pa.Array) -> pa.Array:
     t = column.type
     if pa.types.is_timestamp(t):
         return timestamp_text(column)
+    if pa.types.is_duration(t):
+        return duration_text(column)
     if pa.types.is_struct(t):
         children = [_timestamps_to_text(column.field(i)) for i in range(t.num_fields)]
         return pa.StructArray.from_arrays(children, names=[f.name for f in t], mask=pc.is_null(column))
@@ -97,16 +205,33 @@ def _timestamps_to_text(column: pa.Array) -> pa.Array:
     return column
 
 
-def json_text(column: pa.Array) -> pa.Array:
+def json_text(column: pa.Array, non_finite: str = "string") -> pa.Array:
     """Each value as compact JSON text (nulls stay null), built column-wise (``json_text.json_texts``)."""
     from .json_text import json_texts  # that module builds on this one
 
-    return json_texts(column)
+    return json_texts(column, non_finite=non_finite)
 
 
-def json_text_per_value(column: pa.Array) -> pa.Array:
+def json_text_per_value(column: pa.Array, non_finite: str = "string") -> pa.Array:
     """``json_text`` one value at a time through orjson: the reference the column-wise one is held to."""
-    return pa.array([None if v is None else orjson.dumps(v).decode() for v in python_values(column)], pa.string())
+    values = python_values(column, non_finite)
+    return pa.array([None if v is None else dumps(v) for v in values], pa.string())
+
+
+def count_non_finite(column: pa.Array) -> int:
+    """How many NaN and infinite floats ``column`` holds, at any depth of lists, structs and maps."""
+    t = column.type
+    if pa.types.is_floating(t):
+        valid = len(column) - column.null_count
+        return valid - int(pc.sum(pc.is_finite(column)).as_py() or 0) if valid else 0
+    if pa.types.is_struct(t):
+        return sum(count_non_finite(child) for child in column.flatten())
+    if pa.types.is_map(t):
+        entries = pa.ListArray.from_arrays(column.offsets, column.items)
+        return count_non_finite(entries.flatten())
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return count_non_finite(column.flatten())
+    return 0
 
 
 def text_column(column: pa.Array) -> pa.Array:
@@ -120,6 +245,10 @@ def text_column(column: pa.Array) -> pa.Array:
         return pa.nulls(len(column), pa.string())
     if pa.types.is_timestamp(t):
         return timestamp_text(column)
+    if pa.types.is_duration(t):
+        return duration_text(column)
+    if is_json_type(t):
+        return json_storage(column)
     if is_nested(t):
         return json_text(column)
     if pa.types.is_floating(t):

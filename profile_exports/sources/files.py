@@ -5,9 +5,11 @@ Paths may be local paths, globs or any fsspec URL; ``.gz`` JSON Lines are decomp
 ``partitions = N`` splits the input into N partitions (instance ids 0..N-1) that run in parallel.
 ``split = "files"`` (the default) gives each partition whole files, round robin in path order; a
 Parquet input with fewer files than partitions is split by row groups instead, in contiguous
-ranges. ``split = "hash"`` keeps a profile in the same partition run after run whatever the files
-hold: each partition reads everything and keeps the rows whose id (``id_field``, default
-``profile_id``) hashes to it.
+ranges, and one with fewer row groups than partitions by rows (contiguous ranges of equal size;
+Parquet cannot seek inside a row group, so a partition whose range starts inside one decodes and
+drops that group's earlier rows, batch by batch). ``split = "hash"`` keeps a profile in the same
+partition run after run whatever the files hold: each partition reads everything and keeps the
+rows whose id (``id_field``, default ``profile_id``) hashes to it.
 """
 
 from __future__ import annotations
@@ -185,36 +187,67 @@ class ParquetSource:
 
     def read(self, partition: int) -> Iterator[pa.RecordBatch]:
         split = self._split
-        # Arrow's default readahead (16 batches, 4 files) holds several decoded row groups of wide
-        # profiles at once: measured, peak RSS 1.0 GB for a 1M-profile file (0.8 GB with this).
-        scan = self._part(partition).to_batches(
-            batch_size=self._batch_size,
-            columns=self._columns,
-            batch_readahead=READAHEAD_BATCHES,
-            fragment_readahead=1,
-        )
-        for batch in scan:
+        for batch in self._part(partition):
             if split.by_hash():
                 batch = batch.filter(pa.array(split.owned(batch.column(split.id_field), partition)))
             if batch.num_rows:
                 yield batch
 
-    def _part(self, partition: int) -> Any:
-        """The dataset of one partition's files or row groups."""
+    def _scan(self, fragments: Sequence[Any] | None = None) -> Iterator[pa.RecordBatch]:
+        """Batches of the whole dataset, or of these fragments (files or row groups), in order."""
         import pyarrow.dataset as ds
 
+        dataset = self._dataset
+        if fragments is not None:
+            dataset = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, filesystem=dataset.filesystem)
+        # Arrow's default readahead (16 batches, 4 files) holds several decoded row groups of wide
+        # profiles at once: measured, peak RSS 1.0 GB for a 1M-profile file (0.8 GB with this).
+        yield from dataset.to_batches(
+            batch_size=self._batch_size,
+            columns=self._columns,
+            batch_readahead=READAHEAD_BATCHES,
+            fragment_readahead=1,
+        )
+
+    def _part(self, partition: int) -> Iterator[pa.RecordBatch]:
+        """The batches of one partition: its files, its row groups, or its range of rows."""
         split = self._split
         if split.partitions == 1 or split.how != "files":
-            return self._dataset
+            return self._scan()
         files = sorted(self._dataset.get_fragments(), key=lambda f: f.path)
         if len(files) >= split.partitions:
-            mine = list(split.files_of(files, partition))
-        else:  # fewer files than partitions: contiguous ranges of row groups
-            groups = [group for fragment in files for group in fragment.split_by_row_group()]
-            n = len(groups)
-            mine = groups[partition * n // split.partitions : (partition + 1) * n // split.partitions]
-        dataset = self._dataset
-        return ds.FileSystemDataset(mine, dataset.schema, dataset.format, filesystem=dataset.filesystem)
+            return self._scan(split.files_of(files, partition))
+        groups = [group for fragment in files for group in fragment.split_by_row_group()]
+        n = len(groups)
+        if n >= split.partitions:  # fewer files than partitions: contiguous ranges of row groups
+            return self._scan(groups[partition * n // split.partitions : (partition + 1) * n // split.partitions])
+        return self._rows(groups, partition)
+
+    def _rows(self, groups: Sequence[Any], partition: int) -> Iterator[pa.RecordBatch]:
+        """Fewer row groups than partitions: a contiguous range of rows, the rows of every group counted.
+
+        Row groups wholly outside the range are not read. Parquet cannot start reading in the middle of
+        a row group, so the rows of a group before the range start are decoded batch by batch and
+        dropped (memory stays one batch); the scan stops at the range's end.
+        """
+        counts = [sum(info.num_rows for info in group.row_groups) for group in groups]
+        total = sum(counts)
+        start = partition * total // self._split.partitions
+        stop = (partition + 1) * total // self._split.partitions
+        first = 0  # the row number of the group's first row, over all the groups
+        for group, count in zip(groups, counts, strict=True):
+            if first >= stop:
+                return
+            if first + count > start:
+                at = first
+                for batch in self._scan([group]):
+                    low, high = max(start - at, 0), min(stop - at, batch.num_rows)
+                    if high > low:
+                        yield batch.slice(low, high - low)
+                    at += batch.num_rows
+                    if at >= stop:
+                        break
+            first += count
 
 
 class ParquetSourceFactory:

@@ -594,6 +594,9 @@ class ParquetFileWriter:
             compression_level=self._codec_level,
             use_dictionary=self._encodings.dictionary,
             write_statistics=self._encodings.statistics,
+            # The Arrow schema in the footer: Parquet has no duration type (an INT64 is written), and
+            # with it Arrow-based readers read durations back as durations (docs/output.md).
+            store_schema=True,
         )
 
     def _open(self) -> None:
