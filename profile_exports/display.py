@@ -83,6 +83,8 @@ def result_html(result: ExportResult) -> str:
         facts.append(("rejected", f"{result.rejected_count} record(s); first: {result.rejected[0].reason}"))
     if result.phones_not_e164:
         facts.append(("phones not E.164", f"{result.phones_not_e164:,}"))
+    if result.non_finite_as_null:
+        facts.append(("NaN/infinity as null", f"{result.non_finite_as_null:,}"))
     if result.manifest is not None:
         facts.append(("manifest", result.manifest.url))
     shown = result.files[:MAX_FILES_SHOWN]

@@ -50,7 +50,7 @@ class PartitionStats:
     seconds: float
     profiles_seen: int = 0  # read from the source; an incremental run writes only the changed ones
     worker: str | None = None  # "host:pid" of the worker process that ran it (None: the driver)
-    phones_not_e164: int = 0  # phone values read that are not E.164 (after phone_format = "e164")
+    phones_not_e164: int = 0  # phone values written that are not E.164 (after phone_format = "e164")
     non_finite_as_null: int = 0  # NaN and infinite floats written as null (JSON, json_non_finite = "null")
 
 

@@ -44,6 +44,17 @@ def is_nested(t: pa.DataType) -> bool:
     return pa.types.is_nested(t)
 
 
+def is_number_or_boolean(t: pa.DataType) -> bool:
+    """Numbers and booleans (and all-null columns): text that never holds a quote, comma or markup."""
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    )
+
+
 def is_text_type(t: pa.DataType) -> bool:
     """Strings and bytes (a dictionary of them too): values that are text, not printed numbers."""
     if pa.types.is_dictionary(t):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -423,3 +424,15 @@ def test_registers_through_the_hook() -> None:
     pm.hook.register_sources(register=registered.append)
     assert [f.name for f in registered] == ["sql"]
     assert isinstance(registered[0], SqlSourceFactory)
+
+
+def test_json_columns_a_driver_gives_as_dicts_keep_their_own_keys() -> None:
+    from profile_exports.sources.sql import SqlSource
+
+    source = object.__new__(SqlSource)  # only the batch building is under test: no database needed
+    source.values_as_text = {}
+    rows = [("p1", {"a": 1}), ("p2", {"b": "x"}), ("p3", {}), ("p4", None)]
+    batch = source._to_batch(["profile_id", "prefs"], rows)
+    prefs = batch.column(1).to_pylist()
+    decoded = [None if v is None else json.loads(v) if isinstance(v, str) else dict(v) for v in prefs]
+    assert decoded == [{"a": 1}, {"b": "x"}, {}, None]

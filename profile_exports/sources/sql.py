@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ..canonical import python_array
 from ..errors import ConfigError, DataError, MissingExtraError
 from ..hookspecs import hookimpl
 
@@ -324,7 +325,13 @@ class SqlSource:
         for index, name in enumerate(names):
             values = [row[index] for row in rows]
             try:
-                array = pa.array(values)
+                if isinstance(next((v for v in values if v is not None), None), Mapping):
+                    # A driver's JSON column as dicts (psycopg): typed so each keeps its own keys.
+                    array, converted = python_array(values)
+                    if converted:
+                        self.values_as_text[name] = self.values_as_text.get(name, 0) + converted
+                else:
+                    array = pa.array(values)
             except _MIXED_TYPE_ERRORS:
                 array, converted = _as_text(values)
                 if converted:

@@ -20,7 +20,7 @@ from ..hookspecs import hookimpl
 from ..layout import OutputLayout
 from ..spreadsheet import safe_name, safe_texts
 from ..textfile import TextWriter
-from ..values import is_text_type, text_column
+from ..values import is_number_or_boolean, is_text_type, text_column
 
 
 class CsvEncoder:
@@ -71,15 +71,8 @@ class CsvEncoder:
         return text
 
 
-def _is_bare(t: pa.DataType) -> bool:
-    """Values written without quotes: numbers and booleans (their text never needs quotes)."""
-    return (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_null(t)
-    )
+# Values written without quotes: numbers and booleans (their text never needs quotes).
+_is_bare = is_number_or_boolean
 
 
 def _all_finite(column: pa.Array) -> bool:

@@ -57,7 +57,7 @@ from ..layout import (
     OutputLayout,
 )
 from ..textfile import TextWriter
-from ..values import text_column
+from ..values import is_number_or_boolean, text_column
 
 XSD_PATH = Path(__file__).with_name("profile-export.xsd")
 
@@ -97,14 +97,7 @@ def xml_text(text: str) -> str:
 
 def _text_is_plain(t: pa.DataType) -> bool:
     """True for types whose text (numbers, booleans, dates and times) never needs escaping."""
-    return (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_temporal(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_null(t)
-    )
+    return is_number_or_boolean(t) or pa.types.is_temporal(t)
 
 
 def _data_range(text: pa.Array) -> tuple[pa.Buffer | None, int, int]:
