@@ -17,11 +17,12 @@ committed state, so every change since then is exported again.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,18 @@ from .display import run_outcome_html, run_outcome_text
 from .errors import ConfigError, ExportStopped, ProfileExportsError
 from .exporter import Exporter, RunContext
 from .layout import layout_from_bytes, layout_to_bytes
-from .registry import DONE, FAILED, STOPPED, ExportBusy, ExportRecord, Registry, RunRecord
+from .registry import (
+    DONE,
+    FAILED,
+    SCHEDULE,
+    STOPPED,
+    Claim,
+    ExportBusy,
+    ExportNotDue,
+    ExportRecord,
+    Registry,
+    RunRecord,
+)
 from .results import ExportResult
 from .secrets import Credentials, restore, withhold
 from .state import FingerprintStore, IncrementalChanges
@@ -178,7 +190,11 @@ class ExportCenter:
     # -- running -------------------------------------------------------------------------------------
 
     def run(self, export_id: str, *, now: datetime | None = None, trigger: str = "manual") -> RunOutcome:
-        """Run an export now, whatever its schedule. Raises what the run raised, after recording it."""
+        """Run an export now, whatever its schedule. Raises what the run raised, after recording it.
+
+        ``trigger="schedule"`` runs it only if it is still due when claimed (else ``ExportNotDue``).
+        The run starts at ``now``, or at the first later second no earlier run of the export holds.
+        """
         started = _aware(now)
         record = self.registry.get(export_id)
         claim = self.registry.claim(export_id, mode=record.mode, trigger=trigger, now=started)
@@ -188,17 +204,20 @@ class ExportCenter:
         changes = IncrementalChanges(self.state, export_id, claim.run, base_run) if incremental else None
         outcome_status, error, result = FAILED, None, None
         try:
+            mode = self._run_mode(claim, changes)  # "full" too when the base run's state is missing or damaged
+            base_run = changes.base_run if changes is not None else None
             config = self.config_of(record)
             context = RunContext(
                 export_id=export_id,
                 run=claim.run,
-                mode=claim.mode,  # as the registry records it: "full" until there is a base run
+                mode=mode,  # as the registry records it: "full" until there is a base run
                 base_run=base_run,
                 columns=layout_from_bytes(record.columns) if record.columns else None,
                 changes=changes,
                 should_stop=self._stop_poller(export_id),
             )
-            result = self._exporter(config).run(now=started, context=context)
+            # the registry's start, never taken by another run of the export: the run's names are its own
+            result = self._exporter(config).run(now=claim.started_at, context=context)
             outcome_status = DONE
         except ExportStopped as exc:
             outcome_status, error = STOPPED, str(exc)
@@ -207,30 +226,37 @@ class ExportCenter:
             error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ProfileExportsError) else str(exc)
             raise
         finally:
-            if changes is not None:
-                changes.close()
+            # Every step runs whatever failed before it, and none hides the run's own error: a full disk
+            # fails the run, then the state's close and maybe the registry too.
+            failing = outcome_status != DONE  # the run's error is on its way up
+            cleanup_error = _close_state(changes, failing)
+            if cleanup_error is not None and not failing:  # its state is incomplete: it cannot count
+                outcome_status, error = FAILED, str(cleanup_error)
             ended = datetime.now(UTC)
             committed = outcome_status == DONE and result is not None
             if not committed:
-                self.state.discard(export_id, claim.run)
-            claim.finish(
-                status=outcome_status,
-                now=ended,
-                next_run_at=_next_run(record, started),
-                rows=result.rows if result else None,
-                files=len(result.files) if result else None,
-                bytes=result.bytes if result else None,
-                profiles_seen=result.profiles_seen if result else None,
-                manifest=result.manifest.url if result and result.manifest else None,
-                error=error,
-                commit_state=(
-                    (claim.run, layout_to_bytes(result.layout)) if result is not None and result.layout else None
+                self.state.discard(export_id, claim.run)  # frees the space a partial state file took
+            with _reported_if(failing, f"recording run {claim.run} of export {export_id} as {outcome_status}"):
+                claim.finish(
+                    status=outcome_status,
+                    now=ended,
+                    next_run_at=_next_run(record, started),
+                    rows=result.rows if result else None,
+                    files=len(result.files) if result else None,
+                    bytes=result.bytes if result else None,
+                    profiles_seen=result.profiles_seen if result else None,
+                    manifest=result.manifest.url if result and result.manifest else None,
+                    error=error,
+                    commit_state=(
+                        (claim.run, layout_to_bytes(result.layout)) if result is not None and result.layout else None
+                    )
+                    if committed
+                    else None,
                 )
-                if committed
-                else None,
-            )
             if committed and incremental:
                 self.state.prune(export_id, keep=claim.run)
+            if cleanup_error is not None and not failing:
+                raise cleanup_error
         runs = self.registry.runs(export_id)
         return RunOutcome(record=next(r for r in runs if r.run == claim.run), result=result)
 
@@ -246,9 +272,11 @@ class ExportCenter:
             if should_continue is not None and not should_continue():
                 break
             try:
-                outcomes.append(self.run(record.id, now=now, trigger="schedule"))
+                outcomes.append(self.run(record.id, now=now, trigger=SCHEDULE))
             except ExportBusy:
                 log.info("export %s is running elsewhere; skipped", record.id)
+            except ExportNotDue:
+                log.info("export %s was run elsewhere since it was listed; skipped", record.id)
             except Exception as exc:  # recorded as Failed by run(); one export never stops the others
                 if isinstance(exc, ProfileExportsError | OSError):
                     log.error("export %s failed: %s", record.id, exc)
@@ -266,6 +294,19 @@ class ExportCenter:
         ]
         return min(times) if times else None
 
+    def _run_mode(self, claim: Claim, changes: IncrementalChanges | None) -> str:
+        """The run's mode: "full", recorded with why, when the base run's state is missing or damaged."""
+        problem = changes.check_base() if changes is not None else None
+        if problem is None:
+            return claim.mode
+        note = (
+            f"{problem}: this run compared against nothing and exported every profile (a full run); "
+            "the state it records makes the next run incremental again"
+        )
+        log.info("export %s run %s: %s", claim.export_id, claim.run, note)
+        self.registry.note_run(claim.export_id, claim.run, mode="full", note=note)
+        return "full"
+
     def _stop_poller(self, export_id: str) -> Callable[[], bool]:
         last = [-float("inf"), False]
 
@@ -276,6 +317,31 @@ class ExportCenter:
             return bool(last[1])
 
         return should_stop
+
+
+def _close_state(changes: IncrementalChanges | None, failing: bool) -> Exception | None:
+    """Close the run's fingerprint files; the error doing so, if any (a failing run's files are let go)."""
+    if changes is None:
+        return None
+    if failing:
+        changes.abort()  # its state is discarded: finishing the file could only fail again
+        return None
+    try:
+        changes.close()
+    except Exception as exc:
+        return exc
+    return None
+
+
+@contextlib.contextmanager
+def _reported_if(failing: bool, what: str) -> Iterator[None]:
+    """While a run's error is on its way up, a cleanup step's error is logged, never raised over it."""
+    try:
+        yield
+    except Exception as exc:
+        if not failing:
+            raise
+        log.error("%s failed too (the run's own error follows): %s", what, exc)
 
 
 def _next_run(record: ExportRecord, started: datetime) -> datetime | None:

@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import cli_center
@@ -61,10 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be handled
             return status
         except ConfigError as exc:
-            print(f"configuration error: {exc}", file=sys.stderr)
+            print(f"configuration error: {_one_line(_naming_the_file(str(exc), args))}", file=sys.stderr)
             return 2
         except ProfileExportsError as exc:
-            print(f"export failed: {exc}", file=sys.stderr)
+            print(f"export failed: {_one_line(str(exc))}", file=sys.stderr)
             return 1
     except BrokenPipeError:
         # The reader went away (``... | head -1``): end quietly, as Python's documentation advises
@@ -74,6 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 1
+
+
+def _naming_the_file(message: str, args: argparse.Namespace) -> str:
+    """The message, with the configuration file the command read when it does not name it already
+    (a source kind checks its own options only when the source opens, after the file was read)."""
+    config = getattr(args, "config", None)
+    if config is None or str(Path(config)) in message:
+        return message
+    return f"{message} (in {Path(config)})"
+
+
+def _one_line(message: str) -> str:
+    """The message on one line, with control characters from a file (newlines, terminal escapes)
+    and lone surrogates written as escapes."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -7,15 +7,17 @@ else ``~/.profile-exports``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from .center import ExportCenter, RunOutcome
-from .registry import STATUSES, ExportRecord, RunRecord
+from .errors import StateError
+from .registry import SCHEDULE, STATUSES, ExportNotDue, ExportRecord, RunRecord
 from .scheduler import Scheduler
 
 
@@ -65,10 +67,26 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _reporting_state_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The center's own files failing (damaged, read-only, a full disk): one line naming the file and what
+    to do, exit status 1. Not "export failed": `exports list` fails this way too."""
+
+    @functools.wraps(command)
+    def reporting(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except StateError as exc:
+            print(f"export center error: {exc}", file=sys.stderr)
+            return 1
+
+    return reporting
+
+
 def _center(args: argparse.Namespace) -> ExportCenter:
     return ExportCenter(args.home, state=args.state, strict_plugins=args.strict_plugins)
 
 
+@_reporting_state_errors
 def exports_command(args: argparse.Namespace) -> int:
     center = _center(args)
     action = args.exports_command
@@ -76,7 +94,12 @@ def exports_command(args: argparse.Namespace) -> int:
         record = center.create(args.config)
         _print_export(record, args.json)
         if record.frequency == "once" and not args.no_run:
-            return _report_run(center.run(record.id), args.json)
+            # As the scheduler runs it: a run-due in another process may have taken it already.
+            try:
+                return _report_run(center.run(record.id, trigger=SCHEDULE), args.json)
+            except ExportNotDue:
+                print(f"export {record.id} was run by another process (run-due or the scheduler)", file=sys.stderr)
+                return 0
         return 0
     if action == "list":
         records = center.list(
@@ -117,6 +140,7 @@ def exports_command(args: argparse.Namespace) -> int:
     raise AssertionError(action)  # pragma: no cover - argparse allows nothing else
 
 
+@_reporting_state_errors
 def run_due_command(args: argparse.Namespace) -> int:
     outcomes = _center(args).run_due()
     if args.json:
@@ -126,6 +150,7 @@ def run_due_command(args: argparse.Namespace) -> int:
     return 1 if any(o.record.status != "Done" for o in outcomes) else 0
 
 
+@_reporting_state_errors
 def scheduler_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
 
@@ -147,6 +172,8 @@ def _report_run(outcome: RunOutcome, as_json: bool) -> int:
         print(outcome.result.summary())
         if outcome.result.manifest is not None:
             print(f"  manifest: {outcome.result.manifest.url}")
+    if outcome.record.note and not as_json:
+        print(f"  note: {outcome.record.note}")
     return 0 if outcome.record.status == "Done" else 1
 
 
@@ -193,6 +220,9 @@ def _runs_table(runs: Sequence[RunRecord]) -> None:
             for r in runs
         ],
     )
+    for r in runs:  # in full: a note names a file, which the table would cut
+        if r.note:
+            print(f"note on run {r.run}: {r.note}")
 
 
 def _frequency(record: ExportRecord) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +22,7 @@ import attrs
 from .canonical import COMM_PREF_NAMES, validate_mapping
 from .errors import ConfigError
 from .templates import Template, parse_template
-from .urls import redact_url
+from .urls import check_destination_url, redact_url
 
 ACCOUNT_IDENTITIES = ("Identity", "Email", "Phone")
 SUBSCRIPTION_GROUPS_NAME = "subscriptionGroups"
@@ -146,7 +147,8 @@ class DestinationConfig:
         repr=lambda url: repr(redact_url(url)),  # user info and signed queries hidden
         metadata={
             "doc": "Where files go: a path, `file://`, `memory://` or any fsspec URL (`s3://bucket/prefix`, "
-            "`gs://`, `az://`). User info and signed queries never show in reprs or messages."
+            "`gs://`, `az://`). No credentials: user info (`user:secret@`), a query or a fragment is refused "
+            "(credentials go in `storage_options`), but for Azure's `az://container@account.host/` and SAS query."
         },
     )
     folders: str = attrs.field(
@@ -248,6 +250,7 @@ class DestinationConfig:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url.strip():
             raise ConfigError("destination.url", "must be a URL (s3://bucket/prefix, file:///path) or a path")
+        check_destination_url(self.url)  # credentials go in storage_options, never in the URL
         if self.folders == "custom":
             if self.folder_template is None:
                 raise ConfigError("destination.folder_template", 'is required when folders = "custom"')
@@ -696,6 +699,7 @@ class ExportConfig:
                 continue
             if not isinstance(value, Mapping):
                 raise ConfigError(name, "must be a table of settings")
+            _check_keys(name, value)
             sections[name] = _build_section(name, klass, value)
         return cls(**top, **sections)
 
@@ -723,19 +727,130 @@ class ExportConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ExportConfig:
-        """Read a ``.toml`` or ``.json`` file (JSON with the same structure as the TOML)."""
+        """Read a ``.toml`` or ``.json`` file (JSON with the same structure as the TOML), UTF-8 with or
+        without a byte order mark. Every error is a ``ConfigError`` whose message names the file."""
         path = Path(path)
+        raw = _parse_config(path, _config_text(path))
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError("", f"cannot read configuration file {str(path)!r}: {exc.strerror}") from None
-        try:
-            raw = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(
-                "", f"{path.name} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"
-            ) from None
-        return cls.from_mapping(raw)
+            _check_parsed(raw)
+            return cls.from_mapping(raw)
+        except ConfigError as exc:
+            raise ConfigError(exc.field, f"{exc.reason} (in {path})") from None
+
+
+# A configuration is a few KB nested a few levels; these bounds are far above any real one, and keep
+# a hostile file from exhausting memory (/dev/zero) or the interpreter's recursion limit (196 KB of
+# '[' crash the TOML and JSON parsers, and a few hundred levels crash deepcopy and repr later on).
+MAX_CONFIG_BYTES = 16_000_000
+MAX_CONFIG_DEPTH = 100
+
+
+def _config_text(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except IsADirectoryError:
+        raise ConfigError("", f"{path} is a directory; pass the path of a .toml or .json file") from None
+    except OSError as exc:
+        raise ConfigError(
+            "", f"cannot read configuration file {path}: {exc.strerror or exc}; check the path and its permissions"
+        ) from None
+    except ValueError:  # a path holding a NUL character
+        raise ConfigError("", f"cannot read configuration file {str(path)!r}: not a valid path") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            "",
+            f"{path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a configuration is a few KB: "
+            "keep profiles in a source file (source.path)",
+        )
+    try:
+        return data.decode("utf-8-sig")  # Windows editors start UTF-8 files with a byte order mark
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise ConfigError(
+            "",
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, column {column}); "
+            "save it as UTF-8",
+        ) from None
+
+
+class _RepeatedKeys(dict[str, Any]):
+    """A JSON object that names a key twice (JSON keeps the last silently; a setting would be lost)."""
+
+    repeated: str = ""
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    table = dict(pairs)
+    if len(table) == len(pairs):
+        return table
+    marked, seen = _RepeatedKeys(table), set()
+    for key, _ in pairs:
+        if key in seen:
+            marked.repeated = key
+            break
+        seen.add(key)
+    return marked
+
+
+def _parse_config(path: Path, text: str) -> Any:
+    kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+    if not text.strip():
+        raise ConfigError("", f'{path} is empty; a configuration needs at least [destination] url = "..."')
+    try:
+        raw = json.loads(text, object_pairs_hook=_json_object) if kind == "JSON" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError("", f"{path} is not valid {kind}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            "", f"{path} nests arrays or tables too deeply to read; a configuration nests a few levels"
+        ) from None
+    except ValueError as exc:
+        if "digits" not in str(exc):
+            raise ConfigError("", f"{path} is not valid {kind}: {exc}") from None
+        # int() refuses numbers longer than sys.get_int_max_str_digits(), and its advice is for programs
+        limit = sys.get_int_max_str_digits()
+        raise ConfigError("", f"{path} holds a number of more than {limit} digits, which no setting takes") from None
+    return raw
+
+
+def _check_parsed(raw: Any) -> None:
+    """Refuse what parsed but is not settings: nesting deeper than any configuration, a JSON key given
+    twice, and lone UTF-16 surrogates (JSON's "\\ud800"), which are not text and fail every write."""
+    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while stack:
+        value, field, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(field, f"nests more than {MAX_CONFIG_DEPTH} levels deep; a configuration nests a few")
+        if isinstance(value, str):
+            _check_text(field, value, "the value")
+        elif isinstance(value, list):
+            stack += [(item, field, depth + 1) for item in value]
+        elif isinstance(value, dict):
+            if isinstance(value, _RepeatedKeys):
+                raise ConfigError(_join(field, value.repeated, 0), "is given twice; keep one")
+            for key, item in value.items():
+                _check_text(field, key, "a key")
+                stack.append((item, _join(field, key, depth), depth + 1))
+
+
+def _join(field: str, key: str, depth: int) -> str:
+    # Deep paths are cut after four names: the field is for a person to find, not a full address.
+    if depth >= 4:
+        return field
+    return f"{field}.{key}" if field else key
+
+
+def _check_text(field: str, text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            field,
+            f"{what} holds a lone surrogate (\\u{ord(text[exc.start]):04x}), half of a UTF-16 pair, which is not "
+            "text; write the character itself",
+        ) from None
 
 
 def _plain(value: Any) -> Any:
@@ -751,6 +866,21 @@ def _reject_unknown(prefix: str, raw: Mapping[str, Any], known: tuple[str, ...])
         if key not in known:
             path = f"{prefix}.{key}" if prefix else str(key)
             raise ConfigError(path, f"unknown setting{_hint(key, known)}; known settings: {', '.join(known)}")
+
+
+def _check_keys(name: str, table: Mapping[Any, Any]) -> None:
+    """Names where names belong: TOML and JSON keys are text, a Python caller's need not be (and its
+    tables may even contain themselves)."""
+    stack: list[tuple[str, Mapping[Any, Any], int]] = [(name, table, 1)]
+    while stack:
+        prefix, current, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(prefix, f"nests more than {MAX_CONFIG_DEPTH} levels deep; a configuration nests a few")
+        for key, value in current.items():
+            if not isinstance(key, str):
+                raise ConfigError(prefix, f"has the key {key!r}, which is not a name; keys are text")
+            if isinstance(value, Mapping) and (prefix, key) != ("source", "data"):  # data, not settings
+                stack.append((_join(prefix, key, depth), value, depth + 1))
 
 
 def _check_kinds(name: str, klass: type, raw: Mapping[str, Any]) -> None:
@@ -774,6 +904,9 @@ def _build_section(name: str, klass: type, raw: Mapping[str, Any]) -> Any:
             if key not in _SOURCE_KEYS and close:
                 raise ConfigError(f"source.{key}", f"unknown setting (did you mean {close[0]!r}?)")
         common = {k: raw[k] for k in _SOURCE_KEYS if k in raw}
+        kind = common.get("kind", "records")
+        if not isinstance(kind, str) or not kind.strip():  # it is looked up among the plugins' kinds
+            raise ConfigError("source.kind", f"must be the name of a source kind such as 'jsonl'; got {kind!r}")
         options = {k: v for k, v in raw.items() if k not in _SOURCE_KEYS}
         if "options" in options and isinstance(options["options"], Mapping):
             options = {**options.pop("options"), **options}

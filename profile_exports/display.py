@@ -106,6 +106,8 @@ def run_facts(outcome: RunOutcome) -> list[tuple[str, str]]:
         facts.append(("profiles", f"{record.rows:,} written of {record.profiles_seen or 0:,} read"))
     if record.error:
         facts.append(("error", record.error))
+    if record.note:
+        facts.append(("note", record.note))
     return facts
 
 

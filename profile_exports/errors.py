@@ -72,3 +72,29 @@ class ExportStopped(ExportAborted):
 
     The run wrote no manifest and advanced no state, so its files are not a complete run.
     """
+
+
+class StateError(ProfileExportsError):
+    """The export center's own files (its registry, the fingerprint state) cannot be used.
+
+    ``path`` names the file or folder; the message says what happened and what to do.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in worker processes too (their partition's state)
+        return (_state_error, (type(self), str(self), self.path))
+
+
+def _state_error(cls: type[StateError], message: str, path: str) -> StateError:
+    return cls(message, path=path)
+
+
+class StateDamaged(StateError):
+    """A file of the export center is damaged: truncated, overwritten, or not what it should be."""
+
+
+class StateUnwritable(StateError):
+    """A file of the export center cannot be written: the disk is full, or the folder is read-only."""

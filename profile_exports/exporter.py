@@ -296,6 +296,9 @@ class Exporter:
         plan: _Plan | None = None
         try:
             sink.check_access()
+            sweep = getattr(sink, "sweep_leftovers", None)
+            if callable(sweep):  # temporary files of this export's killed runs (local disk; logged)
+                sweep(namer)
             source = self._open_source()
             hook.export_started(run=info)
             plan = self._plan(source)

@@ -10,12 +10,16 @@ must meet data files only, and Spark, Hive and Athena skip ``_``-prefixed paths 
 the root recursively. A manifest is named like the run's files with ``manifest.json`` in place of
 instance and part: ``_manifests/<account-id>-<export-id>-<timestamp>-manifest.json``. It holds keys
 relative to the destination and the destination's redacted URL, never a credential.
+
+Runs are replayed in the order of their ``run`` numbers (handed out by the registry), not their
+times: a clock may step back between runs (``run_order``).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -134,9 +138,10 @@ def manifest_key(account_id: str, export_id: str, timestamp: str) -> str:
 def read_manifests(
     destination: str, *, storage_options: Mapping[str, Any] | None = None, export_id: str | None = None
 ) -> list[Manifest]:
-    """Every complete run's manifest under ``destination`` (any fsspec URL), oldest first.
+    """Every complete run's manifest under ``destination`` (any fsspec URL), in run order.
 
     Files of a run without a manifest are not complete runs and are not listed by any manifest.
+    See ``run_order`` for the order.
     """
     import fsspec
 
@@ -148,7 +153,22 @@ def read_manifests(
         manifest = Manifest.from_json(fs.cat_file(path), key=key, base_url=destination)
         if export_id is None or manifest.export_id == export_id:
             found.append(manifest)
-    return sorted(found, key=lambda m: (m.started_at, m.run or 0))
+    return run_order(found)
+
+
+def run_order(manifests: Iterable[Manifest]) -> list[Manifest]:
+    """The order to replay runs in, later rows replacing earlier ones.
+
+    A managed export's runs follow the numbers the registry handed out (``run``), never the clock,
+    which may have stepped back between two runs. One-off runs have no number: they follow their
+    start, then end, times, as their caller's clock gave them. Exports (and one-off runs beside
+    managed ones) are interleaved by start time, each keeping its own order.
+    """
+    groups: dict[tuple[str, bool], list[Manifest]] = {}
+    for manifest in sorted(manifests, key=lambda m: m.key):  # the same listing gives the same order
+        groups.setdefault((manifest.export_id, manifest.run is None), []).append(manifest)
+    ordered = [sorted(group, key=lambda m: (m.run or 0, m.started_at, m.completed_at)) for group in groups.values()]
+    return list(heapq.merge(*ordered, key=lambda m: m.started_at))
 
 
 def _manifest_paths(fs: Any, root: str) -> Iterator[str]:

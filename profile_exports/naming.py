@@ -2,7 +2,9 @@
 
 Default file name: ``<account-id>-<export-id>-<timestamp>-<instance-id>-<part>.<ext>``, the part
 zero-padded so names sort in order and a retried run rewrites the same keys. A custom name gets
-``-<timestamp>-<instance-id>-<part>`` appended so two runs never collide.
+``-<timestamp>-<instance-id>-<part>`` appended. The timestamp keeps runs apart: the export center's
+registry gives every run of an export a second no earlier run holds, and a one-off run without a
+fixed start takes a second without a manifest (``Exporter._unused_second``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,15 @@ def check_options(
             raise ConfigError(f"{section}.{key}", "is required")
 
 
-def positive_int(section: str, key: str, value: Any, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{section}.{key}", f"must be a whole number of at least {minimum}; got {value!r}")
+# Every source lists its partitions up front (``range(partitions)``): a mistyped 10**14 must be a
+# ConfigError, not a MemoryError.
+MAX_PARTITIONS = 10_000
+_MAXIMA = {"partitions": MAX_PARTITIONS}
+
+
+def positive_int(section: str, key: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    top = maximum if maximum is not None else _MAXIMA.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (top is not None and value > top):
+        span = f"from {minimum} to {top}" if top is not None else f"of at least {minimum}"
+        raise ConfigError(f"{section}.{key}", f"must be a whole number {span}; got {value!r}")
     return value

@@ -2,7 +2,8 @@
 
 A registered export's settings are stored in the registry file, so values that look like
 credentials are withheld before storing: storage or source options whose names say key, secret,
-token, password, credential or connection string, and URLs carrying user info or a signed query.
+token, password, credential or connection string, and URLs carrying user info, a query or a
+fragment (found without trusting ``urlsplit``, which unescaped secrets fool: ``urls.split_credentials``).
 The stored settings keep the dotted path of each withheld value. At run time the value comes from
 the export center's ``credentials`` provider, and a settings value written as ``"${NAME}"``
 (an environment variable reference, not a secret itself, so stored as is) is read from the
@@ -16,9 +17,9 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .urls import has_credentials
 
 _SECRET_NAME = re.compile(
     r"(secret|password|passwd|token|credential|connection_string|conn_str|sas|key|auth|salt)", re.I
@@ -36,10 +37,8 @@ Credentials = Callable[[str, tuple[str, ...]], Mapping[str, Any]]
 
 
 def _looks_secret_url(value: str) -> bool:
-    if "://" not in value:
-        return False
-    parts = urlsplit(value)
-    return bool(parts.password) or bool(parts.query) or "@" in parts.netloc
+    # Not urlsplit: it ends the host at the first '/', and unescaped secrets hold '/', '?' and '#'.
+    return has_credentials(value)
 
 
 def _is_secret(name: str, value: Any) -> bool:

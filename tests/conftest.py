@@ -62,7 +62,17 @@ class FaultReport:
     def __init__(self, entries: list[dict[str, Any]]) -> None:
         self._entries = entries
 
-    def add(self, scenario: str, *, faults: int, recovered: bool, lost: int, partial: int, message: str = "") -> None:
+    def add(
+        self,
+        scenario: str,
+        *,
+        faults: int,
+        recovered: bool,
+        lost: int,
+        partial: int,
+        message: str = "",
+        doubled: int = 0,
+    ) -> None:
         self._entries.append(
             {
                 "scenario": scenario,
@@ -71,6 +81,7 @@ class FaultReport:
                 "lost": lost,
                 "partial": partial,
                 "message": message,
+                "doubled": doubled,  # runs made beyond the one due (racing schedulers)
             }
         )
 
@@ -99,5 +110,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         f"faults injected: {sum(e['faults'] for e in entries)}; runs recovered: "
         f"{sum(e['recovered'] for e in entries)}; runs failed cleanly: {sum(not e['recovered'] for e in entries)}; "
         f"profiles lost: {sum(e['lost'] for e in entries)} (must be 0); "
-        f"partial files visible: {sum(e['partial'] for e in entries)} (must be 0)"
+        f"partial files visible: {sum(e['partial'] for e in entries)} (must be 0); "
+        f"runs doubled: {sum(e['doubled'] for e in entries)} (must be 0)"
     )

@@ -13,7 +13,8 @@ profiles change, and run 3 completes. Then:
   the current profiles: no change is lost.
 
 ``nox -s faults`` runs these (``-m faults``) and prints the summary the ``fault_report`` fixture
-gathers: faults injected, runs recovered, runs failed cleanly, profiles lost, partial files visible.
+gathers: faults injected, runs recovered, runs failed cleanly, profiles lost, partial files visible, and
+runs doubled (racing ``run-due`` processes, in tests/test_runs_under_attack.py).
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def test_a_closed_pipe_ends_the_command_without_a_traceback(tmp_path: Path) -> N
     for n in range(400):  # far more output than a pipe buffers (64 KiB)
         registry.add(
             export_id=f"export-{n:04d}",
-            name=f"daily profiles {n}",
+            name=f"daily profiles {n} " + "x" * 600,  # 400 x 600 bytes: the output cannot fit a pipe (64 KiB)
             account_id="100000000",
             sink="file",
             format="csv",

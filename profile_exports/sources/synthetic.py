@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..hookspecs import hookimpl
-from ..options import check_options, positive_int
+from ..options import MAX_PARTITIONS, check_options, positive_int
 
 # synthetic_data builds its vocabularies when imported (a few hundred ms): only once a synthetic
 # source is used, not whenever the plugins load.
@@ -53,9 +53,11 @@ class SyntheticSourceFactory:
 
     def __call__(self, options: Mapping[str, Any], *, batch_size: int) -> SyntheticSource:
         check_options("source", options, allowed=("count", "seed", "partitions"))
-        count = positive_int("source", "count", options.get("count", 1000), minimum=0)
-        seed = positive_int("source", "seed", options.get("seed", 0), minimum=0)
-        partitions = positive_int("source", "partitions", options.get("partitions", 1))
+        # The generator numbers profiles in [0, 2**62) and seeds PCG64 with 64 bits: larger values are
+        # refused here, naming the setting, not by the generator's ValueError in the middle of a run.
+        count = positive_int("source", "count", options.get("count", 1000), minimum=0, maximum=2**62)
+        seed = positive_int("source", "seed", options.get("seed", 0), minimum=0, maximum=2**64 - 1)
+        partitions = positive_int("source", "partitions", options.get("partitions", 1), maximum=MAX_PARTITIONS)
         return SyntheticSource(count, seed, partitions, batch_size)
 
 
