@@ -72,6 +72,7 @@ class FaultReport:
         partial: int,
         message: str = "",
         doubled: int = 0,
+        secrets: int = 0,
     ) -> None:
         self._entries.append(
             {
@@ -82,6 +83,7 @@ class FaultReport:
                 "partial": partial,
                 "message": message,
                 "doubled": doubled,  # runs made beyond the one due (racing schedulers)
+                "secrets": secrets,  # credentials found in outputs, logs, objects or the registry
             }
         )
 
@@ -111,5 +113,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         f"{sum(e['recovered'] for e in entries)}; runs failed cleanly: {sum(not e['recovered'] for e in entries)}; "
         f"profiles lost: {sum(e['lost'] for e in entries)} (must be 0); "
         f"partial files visible: {sum(e['partial'] for e in entries)} (must be 0); "
-        f"runs doubled: {sum(e['doubled'] for e in entries)} (must be 0)"
+        f"runs doubled: {sum(e['doubled'] for e in entries)} (must be 0); "
+        f"secrets printed: {sum(e['secrets'] for e in entries)} (must be 0)"
     )

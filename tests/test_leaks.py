@@ -27,6 +27,7 @@ import profile_exports as pe
 from profile_exports import ExportCenter
 
 from .azurite import ACCOUNT, KEY, Azurite
+from .conftest import FaultReport
 from .test_sink_azure import azurite  # noqa: F401  (the session's Azurite server)
 from .test_sink_gcs import gcs_endpoint  # noqa: F401  (the session's fake-gcs-server)
 from .test_sink_s3 import MotoProcess, aws_env, moto  # noqa: F401  (the session's moto server)
@@ -203,7 +204,9 @@ def _azure(server: Azurite, *, sas: bool) -> tuple[str, dict[str, Any], Any, str
     return f"az://{container}/exports", options, objects, secret
 
 
+@pytest.mark.faults
 def test_no_secret_of_any_cloud_appears_in_logs_errors_reprs_files_or_the_registry(
+    fault_report: FaultReport,
     moto: MotoProcess,  # noqa: F811
     gcs_endpoint: str,  # noqa: F811
     azurite: Azurite,  # noqa: F811
@@ -280,4 +283,12 @@ def test_no_secret_of_any_cloud_appears_in_logs_errors_reprs_files_or_the_regist
     assert any("<redacted>" in text for where, text in evidence.texts if where.startswith("log botocore"))
     assert _TokenHandler.grants >= 1
     leaks = evidence.leaks()
+    fault_report.add(
+        "explicit S3, GCS and Azure credentials, every logger at DEBUG",
+        faults=len(evidence.secrets),
+        recovered=True,
+        lost=0,
+        partial=0,
+        secrets=len(leaks),
+    )
     assert leaks == [], "\n".join(leaks)
