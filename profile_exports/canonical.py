@@ -12,12 +12,21 @@ by Arrow's inference: Arrow makes a struct of the union of all keys from dicts, 
 ``{}`` would come out as ``{"a": 1, "b": null}`` and ``{"a": null, "b": null}``. A mapping keeps exactly
 its own keys: mappings whose values share a type are an Arrow ``map<string, T>``, the others JSON text
 (the ``arrow.json`` extension type). Structs declared by an Arrow or Parquet source stay structs.
+
+Hostile values have one outcome each (docs/output.md, "Values no format holds as they are"): a
+value nested more than ``MAX_NESTING`` levels, text with a lone surrogate (in a value, a key, a
+property name or an id) and two fields of a record that give one column different values make the
+record a bad record naming the field; integers beyond 64 bits, NaN and infinite decimals, naive
+and aware datetimes (or dates and datetimes) in one property are kept as text; a property named
+like an output column is renamed ``property_<name>``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -26,7 +35,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import ConfigError, DataError
-from .values import JSON_TEXT, dumps, duration_text, is_json_type, iso_duration, json_storage, json_text
+from .values import (
+    JSON_TEXT,
+    BadValue,
+    dumps,
+    duration_text,
+    is_json_type,
+    json_storage,
+    json_text,
+    lone_surrogate,
+    timestamp_text,
+    value_text,
+)
 
 PROFILE_ID = "profile_id"
 PROFILE_IDS = "profile_ids"
@@ -67,6 +87,19 @@ ALIASES = {
 }
 
 
+# Lists and mappings nest at most this deep in a value (a property's value is level 1; the 60 levels
+# of docs/guarantees.md fit). Checked before Arrow sees a value: Arrow's type inference takes memory
+# quadratic in the depth (1.5 GB for one value 3,000 levels deep), and Python's recursion ends near 1,000.
+MAX_NESTING = 64
+
+# Property names that are output columns of their own: such a property is exported as
+# ``property_<name>`` (``RENAMED_PREFIX``), so that it neither replaces nor is dropped for the column.
+OUTPUT_COLUMN_NAMES = frozenset(
+    {"identity", "Identity", "all_identities", "clevertapId", "clevertapIds", "profile_id", "device"}
+    | {"subscriptionGroups", *COMM_PREF_NAMES}
+)
+RENAMED_PREFIX = "property_"
+
 # Arrow's errors for values it cannot convert or cast (not its I/O or memory errors).
 ARROW_CONVERSION_ERRORS: tuple[type[Exception], ...] = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 _CONVERSION_ADVICE = "Give the column one type at the source (cast it, or turn its values to text), or leave it out."
@@ -104,16 +137,36 @@ def validate_mapping(mapping: Mapping[str, str], field: str = "source.mapping") 
 
 def _target(name: str, inverse: Mapping[str, str]) -> str:
     target = inverse.get(name)
-    if target is not None:
-        return target
-    if name in CANONICAL_TARGETS or group_of(name) is not None:
-        return name
-    return ALIASES.get(name, property_column(name))
+    if target is None:
+        if name in CANONICAL_TARGETS:
+            return name
+        target = name if group_of(name) is not None else ALIASES.get(name, property_column(name))
+    return _renamed(target)
+
+
+def _renamed(column: str) -> str:
+    """``properties.property_device`` for ``properties.device``: a property named like an output column."""
+    if column.startswith("properties.") and column[11:] in OUTPUT_COLUMN_NAMES:
+        return f"properties.{RENAMED_PREFIX}{column[11:]}"
+    return column
+
+
+def _member(group: str, key: Any) -> str:
+    """The column of the member ``key`` of a group mapping (a device attribute, a property...)."""
+    return _renamed(f"{group}.{key}")
 
 
 @attrs.frozen
 class Rejected:
     index: int  # record number within the partition
+    reason: str
+
+
+@attrs.frozen
+class BadRecord:
+    """What a source yields in place of a record it could not read (a JSON line nested too deep to
+    parse): the canonicalizer rejects it as a bad record with this reason."""
+
     reason: str
 
 
@@ -130,9 +183,13 @@ class Canonicalizer:
     values_as_text: dict[str, int] = attrs.field(factory=dict)
     _inverse: dict[str, str] = attrs.field(init=False)
     _records_seen: int = attrs.field(init=False, default=0)
+    # The column of each field name and of each member of a group mapping, worked out once per name.
+    _columns_of: dict[str, str] = attrs.field(init=False, factory=dict)
+    _members_of: dict[str, dict[Any, str]] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self._inverse = validate_mapping(self.mapping)
+        self._members_of = {group: {} for group in GROUPS}
 
     def convert(self, raw: Any) -> tuple[pa.RecordBatch, list[Rejected]]:
         first = self._records_seen
@@ -141,8 +198,9 @@ class Canonicalizer:
                 batch, rejected = self._from_arrow(raw, first)
                 self._records_seen += raw.num_rows
             else:
+                exact = getattr(raw, "exact", None)  # a JSON Lines chunk reads a line again, exactly
                 records = list(raw)
-                batch, rejected = self._from_records(records, first)
+                batch, rejected = self._from_records(records, first, exact)
                 self._records_seen += len(records)
         except ARROW_CONVERSION_ERRORS as exc:
             raise DataError(_conversion_problem(self.where, exc)) from exc
@@ -150,54 +208,181 @@ class Canonicalizer:
 
     # -- records (dicts) ---------------------------------------------------------------------
 
-    def _from_records(self, records: Sequence[Any], first: int) -> tuple[pa.RecordBatch, list[Rejected]]:
+    def _from_records(
+        self, records: Sequence[Any], first: int, exact: Any = None
+    ) -> tuple[pa.RecordBatch, list[Rejected]]:
         rejected: list[Rejected] = []
-        good: list[Mapping[str, Any]] = []
+        good: list[Any] = []
+        numbers: list[int] = []  # the record number of each good record
         for offset, record in enumerate(records):
             reason = self._record_problem(record)
             if reason is None:
                 good.append(record)
+                numbers.append(first + offset)
                 continue
             self._reject_or_raise(first + offset, reason)
             rejected.append(Rejected(first + offset, reason))
+        reread: set[int] = set()
+        built = self._build(good)
+        # Some bad values only show when the columns are typed: their records are taken out and the
+        # columns they had values in typed again without them (the usual batch is typed once).
+        while True:
+            wide = [] if exact is None else [r for r in _wide_float_rows(built) if numbers[r] not in reread]
+            if wide:  # JSON numbers that may be integers beyond 64 bits, which orjson reads as floats
+                for row in wide:
+                    reread.add(numbers[row])
+                    good[row] = exact(numbers[row] - first)
+                built = self._build(good)
+                continue
+            if not built.problems:
+                break
+            for row, reason in sorted(built.problems.items()):
+                self._reject_or_raise(numbers[row], reason)
+                rejected.append(Rejected(numbers[row], reason))
+            kept = [row for row in range(len(good)) if row not in built.problems]
+            good, numbers = [good[row] for row in kept], [numbers[row] for row in kept]
+            built = self._without(built, kept, good)
+        for name, count in built.as_text.items():
+            self.values_as_text[name] = self.values_as_text.get(name, 0) + count
+        if not built.arrays:
+            return pa.RecordBatch.from_arrays([pa.nulls(len(good), pa.string())], names=[PROFILE_ID]), rejected
+        batch = pa.RecordBatch.from_arrays(list(built.arrays.values()), names=list(built.arrays))
+        return self._normalise(batch, first, rejected)
 
+    def _build(self, good: Sequence[Mapping[Any, Any]]) -> _Built:
+        built = _Built()
+        built.columns = self._values_by_column(good, built.problems)
+        for name in [n for n in built.columns if lone_surrogate(n)]:
+            for row in self._rows_with_column(good, name):
+                built.problems.setdefault(row, _name_problem(name))
+        for name, values in built.columns.items():
+            array = self._records_column(name, values, built)
+            if array is not None:
+                built.arrays[name] = array
+        return built
+
+    def _without(self, built: _Built, kept: list[int], good: Sequence[Mapping[Any, Any]]) -> _Built:
+        """``built`` without the records of its problems (``kept``: the rows that stay, ``good``: their
+        records). A column is filtered where its type cannot depend on those records (they had no
+        value in it, or it is text, integers or booleans with no value made text), else typed again."""
+        out = _Built()
+        removed = list(built.problems)
+        keep = np.ones(len(removed) + len(kept), bool)
+        keep[removed] = False
+        mask = pa.array(keep)
+        pick = itemgetter(*kept) if len(kept) > 1 else lambda values: tuple(values[row] for row in kept)
+        for name, values in built.columns.items():
+            remaining = list(pick(values))
+            if all(v is None for v in remaining) and not self._rows_with_column(good, name):
+                continue  # only the records taken out had this field
+            out.columns[name] = remaining
+            array = built.arrays.get(name)
+            if array is not None and (
+                all(values[row] is None for row in removed)
+                or (
+                    _one_type_whatever_rows(name, array.type)
+                    and not built.as_text.get(name)
+                    and any(v is not None for v in remaining)  # all missing: the null type
+                )
+            ):
+                out.arrays[name] = array.filter(mask)
+                if name in built.as_text:
+                    out.as_text[name] = built.as_text[name]
+            elif (array := self._records_column(name, remaining, out)) is not None:
+                out.arrays[name] = array
+        return self._in_order_seen(out, good)
+
+    def _in_order_seen(self, built: _Built, good: Sequence[Mapping[Any, Any]]) -> _Built:
+        """The columns in the order the records name them (a record taken out may have named one first)."""
+        order: dict[str, int] = {}
+        for record in good:
+            for _, column, _ in self._fields_of(record):
+                order.setdefault(column, len(order))
+            if len(order) >= len(built.columns):
+                break
+        built.columns = dict(sorted(built.columns.items(), key=lambda item: order[item[0]]))
+        built.arrays = {name: built.arrays[name] for name in built.columns if name in built.arrays}
+        return built
+
+    def _values_by_column(self, good: Sequence[Mapping[Any, Any]], problems: dict[int, str]) -> dict[str, list[Any]]:
+        """Each column's values, row by row. Two fields of a record that give one column different
+        values (``profile_id`` and ``clevertapId``, ``Age`` and ``properties.Age``) make it a bad record."""
         n = len(good)
         columns: dict[str, list[Any]] = {}
-
-        def put(name: str, row: int, value: Any) -> None:
-            values = columns.get(name)
-            if values is None:
-                values = columns[name] = [None] * n
-            values[row] = value
-
-        inverse = self._inverse
+        clashes: dict[int, str] = {}
+        columns_of, members_of = self._columns_of, self._members_of
+        # One loop for every value of the batch: kept flat (no call per value) for speed.
         for row, record in enumerate(good):
             for key, value in record.items():
-                target = _target(key, inverse)
-                if target in GROUPS:
-                    if value is not None:
-                        for sub, sub_value in value.items():
-                            put(f"{target}.{sub}", row, sub_value)
-                else:
-                    put(target, row, value)
+                name = columns_of.get(key) or self._column_of(key)
+                if name in _GROUP_NAMES:
+                    if value is None:
+                        continue
+                    members = members_of[name]
+                    for sub, sub_value in value.items():
+                        column = members.get(sub) or self._member_of(name, sub)
+                        values = columns.get(column)
+                        if values is None:
+                            values = columns[column] = [None] * n
+                        if sub_value is not None:
+                            if values[row] is not None and not _same(values[row], sub_value):
+                                clashes.setdefault(row, column)
+                            values[row] = sub_value
+                    continue
+                values = columns.get(name)
+                if values is None:
+                    values = columns[name] = [None] * n
+                if value is not None:
+                    if values[row] is not None and not _same(values[row], value):
+                        clashes.setdefault(row, name)
+                    values[row] = value
+        for row, column in clashes.items():
+            problems.setdefault(row, self._clash(good[row], column))
+        return columns
 
-        names, arrays = [], []
-        for name, values in columns.items():
-            names.append(name)
-            arrays.append(self._records_column(name, values))
-        if not names:
-            return pa.RecordBatch.from_arrays([pa.nulls(n, pa.string())], names=[PROFILE_ID]), rejected
-        return self._normalise(pa.RecordBatch.from_arrays(arrays, names=names), first, rejected)
+    def _column_of(self, key: Any) -> str:
+        if len(self._columns_of) > _NAMES_KEPT:  # field names of hostile data need not all be kept
+            self._columns_of.clear()
+        name = self._columns_of[key] = _target(key, self._inverse)
+        return name
+
+    def _member_of(self, group: str, key: Any) -> str:
+        members = self._members_of[group]
+        if len(members) > _NAMES_KEPT:
+            members.clear()
+        name = members[key] = _member(group, key)
+        return name
+
+    def _fields_of(self, record: Mapping[Any, Any]) -> Iterator[tuple[str, str, Any]]:
+        """(field as the record names it, column, value) of every field of a record."""
+        for key, value in record.items():
+            name = self._columns_of.get(key) or self._column_of(key)
+            if name in _GROUP_NAMES:
+                members = self._members_of[name]
+                for sub, sub_value in (value or {}).items():
+                    yield f"{key}.{sub}", members.get(sub) or self._member_of(name, sub), sub_value
+            else:
+                yield str(key), name, value
+
+    def _rows_with_column(self, good: Sequence[Mapping[Any, Any]], column: str) -> list[int]:
+        return [row for row, record in enumerate(good) if any(c == column for _, c, _ in self._fields_of(record))]
+
+    def _clash(self, record: Mapping[Any, Any], column: str) -> str:
+        given = [(field, value) for field, c, value in self._fields_of(record) if c == column and value is not None]
+        fields = " and ".join(repr(field) for field, _ in given)
+        values = " and ".join(_describe(value) for _, value in given)
+        return f"has fields {fields} that both give {column!r}, with different values ({values}); keep one of them"
 
     def _record_problem(self, record: Any) -> str | None:
         if not isinstance(record, Mapping):
+            if isinstance(record, BadRecord):
+                return record.reason
             return f"is a {type(record).__name__}, not a mapping of fields"
-        inverse = self._inverse
         has_id = False
         for key, value in record.items():
             if not isinstance(key, str):
                 return f"has a non-text field name {key!r}"
-            target = _target(key, inverse)
+            target = self._columns_of.get(key) or self._column_of(key)
             if target == PROFILE_ID:
                 if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
                     return f"field {key!r} (profile_id) must be a non-empty string, got {_describe(value)}"
@@ -211,11 +396,31 @@ class Canonicalizer:
             elif target == SUBSCRIPTION_GROUPS and value is not None and not isinstance(value, Mapping):
                 return f"field {key!r} (subscription_groups) must be a mapping, got {_describe(value)}"
         if not has_id:
-            id_name = next((c for c, t in inverse.items() if t == PROFILE_ID), PROFILE_ID)
+            id_name = next((c for c, t in self._inverse.items() if t == PROFILE_ID), PROFILE_ID)
             return f"has no {id_name!r} (profile_id)"
         return None
 
-    def _records_column(self, name: str, values: list[Any]) -> pa.Array:
+    def _records_column(self, name: str, values: list[Any], built: _Built) -> pa.Array | None:
+        """The Arrow array of one column's values; None when some of them make their records bad
+        (noted in ``built.problems``)."""
+        if name not in _TEXT_LISTS and not _CONTAINERS.none_in(set(map(type, values))):
+            deep = _too_deep_rows(values)
+            for row in deep:
+                built.problems.setdefault(row, f"field {name!r} {_TOO_DEEP}")
+            if deep:
+                return None
+        try:
+            return self._typed_column(name, values, built.as_text)
+        except (BadValue, UnicodeEncodeError) as exc:
+            found = {row: p for row, v in enumerate(values) if v is not None and (p := _value_problem(v))}
+            if not found:
+                raise DataError(f"{self.where}: field {name!r} cannot be exported: {exc}") from None
+            for row, problem in found.items():
+                built.problems.setdefault(row, f"field {name!r} {problem}")
+            return None
+
+    @staticmethod
+    def _typed_column(name: str, values: list[Any], as_text: dict[str, int]) -> pa.Array:
         if name in (IDENTITY, PROFILE_IDS):
             return pa.array([[v] if isinstance(v, str | int) else v for v in values], STRING_LIST)
         if name == PROFILE_ID:
@@ -225,9 +430,9 @@ class Canonicalizer:
                 [None if v is None else [(str(k), _text_or_none(x)) for k, x in v.items()] for v in values],
                 GROUP_MAP,
             )
-        array, converted = python_array(values)
+        array, converted = _python_array(values)
         if converted:  # mixed kinds of values in one field: every value kept, as text
-            self.values_as_text[name] = self.values_as_text.get(name, 0) + converted
+            as_text[name] = as_text.get(name, 0) + converted
         return array
 
     # -- Arrow ---------------------------------------------------------------------------------
@@ -240,7 +445,7 @@ class Canonicalizer:
             if target in GROUPS:
                 if pa.types.is_struct(column.type):
                     for child_field, child in zip(column.type, column.flatten(), strict=True):
-                        names.append(f"{target}.{child_field.name}")
+                        names.append(_member(target, child_field.name))
                         arrays.append(child)
                 elif pa.types.is_null(column.type):
                     continue
@@ -258,6 +463,12 @@ class Canonicalizer:
                 f"{self.where}: more than one column becomes {sorted(duplicates)}; "
                 "rename or unmap one of them in source.mapping"
             )
+        for name, column in zip(names, arrays, strict=True):
+            if _type_nesting(column.type) > MAX_NESTING:
+                raise DataError(
+                    f"{self.where}: column {name!r} ({column.type}) nests lists and mappings more than "
+                    f"{MAX_NESTING} levels deep; flatten it or turn it to JSON text at the source"
+                )
         return self._normalise(pa.RecordBatch.from_arrays(arrays, names=names), first, [])
 
     # -- both ----------------------------------------------------------------------------------
@@ -381,19 +592,42 @@ class _Mixed(Exception):
     """Values of kinds that one Arrow type cannot hold (a mapping and a number, ...)."""
 
 
-_MIXED: tuple[type[Exception], ...] = (*ARROW_CONVERSION_ERRORS, OverflowError, _Mixed)
+# Arrow refuses with plain TypeErrors and ValueErrors too (an infinite Decimal; a NaN one beside a
+# datetime); OverflowError: integers beyond 64 bits. (Text Arrow cannot encode, a UnicodeEncodeError,
+# is no mix: ``_python_array`` lets it through.)
+_MIXED: tuple[type[Exception], ...] = (*ARROW_CONVERSION_ERRORS, OverflowError, TypeError, ValueError, _Mixed)
 
 
-def python_array(values: Sequence[Any]) -> tuple[pa.Array, int]:
+def python_array(values: Sequence[Any], name: str | None = None) -> tuple[pa.Array, int]:
     """The Arrow array of Python values (None: missing), and how many of them became text.
 
     Arrow infers the type, except for mappings, at any depth, so that each keeps exactly its own
     keys: mappings that all have the same keys are a struct, the others a ``map<string, T>``; a column
     of mappings whose values (at any depth) have different types is JSON text. Values of other kinds
-    no one type holds (``31`` and ``"31"``, a list and a string) are all written as text.
+    no one type holds (``31`` and ``"31"``, a list and a string, naive and aware datetimes, a date and
+    a datetime, integers beyond 64 bits, NaN decimals) are all written as text.
+
+    Raises ``BadValue`` (naming ``name``) for a value nested more than ``MAX_NESTING`` levels deep or
+    holding text with a lone surrogate: no format can write it as it is.
     """
+    where = f"column {name!r}: " if name else ""
+    if not _CONTAINERS.none_in(set(map(type, values))) and _too_deep_rows(values):
+        raise BadValue(f"{where}a value {_TOO_DEEP}")
+    try:
+        return _python_array(values)
+    except (BadValue, UnicodeEncodeError):
+        problem = next((p for v in values if v is not None and (p := _value_problem(v))), None)
+        if problem is None:
+            raise
+        raise BadValue(f"{where}a value {problem}") from None
+
+
+def _python_array(values: Sequence[Any]) -> tuple[pa.Array, int]:
+    """``python_array`` of values already checked for their depth."""
     try:
         return _inferred(values), 0
+    except UnicodeEncodeError:
+        raise
     except _MIXED:
         if all(v is None or isinstance(v, Mapping) for v in values):
             return json_array(values), 0  # mappings whose values have different types: JSON text
@@ -410,18 +644,216 @@ def _inferred(values: Sequence[Any]) -> pa.Array:
             array = pa.array(values)
         except _MIXED:
             return _list_array(values)  # mappings of different shapes in lists, or mixed values
-        return _list_array(values) if _has_struct(array.type) else array
-    return pa.array(values)
+        # Arrow's own inference makes structs of dicts, and converts what _one_kind refuses
+        return _list_array(values) if _has(array.type, _typed_here) else array
+    array = pa.array(values)
+    _one_kind(array.type, values)
+    return array
 
 
-def _has_struct(t: pa.DataType) -> bool:
-    if pa.types.is_struct(t):
+def _typed_here(t: pa.DataType) -> bool:
+    return pa.types.is_struct(t) or _is_temporal(t) or pa.types.is_floating(t) or pa.types.is_duration(t)
+
+
+def _one_kind(t: pa.DataType, values: Sequence[Any]) -> None:
+    """Raises ``_Mixed`` where Arrow converted values of another kind without a word: ``True`` beside
+    floats becomes 1.0, ``0`` beside dates 1970-01-01, ``5`` beside durations 5 microseconds, and the
+    datetimes of ``_one_temporal_kind``."""
+    if _is_temporal(t):
+        _one_temporal_kind(values)
+    elif pa.types.is_floating(t):
+        if bool in set(map(type, values)):
+            raise _Mixed
+    elif pa.types.is_duration(t) and any(v is not None and not isinstance(v, timedelta) for v in values):
+        raise _Mixed
+
+
+def _is_temporal(t: pa.DataType) -> bool:
+    return pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t)
+
+
+def _has(t: pa.DataType, test: Any) -> bool:
+    """True when ``t`` or a type inside it (list items, map items) passes ``test``."""
+    if test(t):
         return True
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _has_struct(t.value_type)
+        return _has(t.value_type, test)
     if pa.types.is_map(t):
-        return _has_struct(t.item_type)
+        return _has(t.item_type, test)
     return False
+
+
+def _one_temporal_kind(values: Sequence[Any]) -> None:
+    """Raises ``_Mixed`` unless the datetimes, dates and times are of one kind. Arrow would give naive
+    and aware datetimes one type (the naive taken as UTC, or the zone dropped), cut a datetime to its
+    date beside dates, and drop the zone of a time: each of those is a change no reader could see."""
+    types = set(map(type, values))
+    types.discard(type(None))
+    if types == {datetime}:  # the usual column: only the zones can differ
+        if len({v.tzinfo is None for v in values if v is not None}) > 1:
+            raise _Mixed
+        return
+    kinds = {_temporal_kind(v) for v in values if v is not None}
+    if len(kinds) > 1 or "aware time" in kinds:
+        raise _Mixed
+
+
+def _temporal_kind(value: Any) -> str:
+    if isinstance(value, datetime):
+        return "naive" if value.utcoffset() is None else "aware"
+    if isinstance(value, date):
+        return "date"
+    if isinstance(value, time):
+        return "time" if value.utcoffset() is None else "aware time"
+    return type(value).__name__
+
+
+# -- values no format holds as they are -----------------------------------------------------------
+
+
+class _ContainerTypes(dict[type, bool]):
+    """Which Python types are lists or mappings (what nests), worked out once per type: a lookup
+    per value is cheaper than ``isinstance`` of an abstract class."""
+
+    def __missing__(self, key: type) -> bool:
+        nested = self[key] = issubclass(key, list | tuple | Mapping)
+        return nested
+
+    def none_in(self, types: set[type]) -> bool:
+        return not any(self[t] for t in types)
+
+
+_CONTAINERS = _ContainerTypes()
+_TEXT_LISTS = frozenset({IDENTITY, PROFILE_IDS})  # text or lists of text: checked record by record
+_GROUP_NAMES = frozenset(GROUPS)
+_NAMES_KEPT = 100_000  # names of columns remembered per canonicalizer (hostile data may hold millions)
+_TOO_DEEP = (
+    f"nests lists and mappings more than {MAX_NESTING} levels deep; flatten the value or store it as "
+    "JSON text at the source"
+)
+
+
+@attrs.define
+class _Built:
+    """The columns of one batch of records, and the records some of their values make bad."""
+
+    columns: dict[str, list[Any]] = attrs.field(factory=dict)  # each column's values, row by row
+    arrays: dict[str, pa.Array] = attrs.field(factory=dict)  # the columns typed (not those of problems)
+    problems: dict[int, str] = attrs.field(factory=dict)  # row -> reason
+    as_text: dict[str, int] = attrs.field(factory=dict)
+
+
+def _too_deep_rows(values: Sequence[Any]) -> list[int]:
+    """Rows whose value nests lists and mappings more than ``MAX_NESTING`` levels deep, found level by
+    level, never by recursion (a value may be thousands of levels deep, or hold itself).
+
+    A first pass only asks whether any value is too deep, a level at a time over all the values
+    (the items of lists of text are looked at in C); the rows are sought only when one is. Each level
+    holds a container once, so a value that holds itself many times over costs no more than once."""
+    nested = _CONTAINERS
+    level = [v for v in values if nested[type(v)]]
+    for _ in range(MAX_NESTING):
+        items = list(chain.from_iterable(map(_members, level)))
+        if _CONTAINERS.none_in(set(map(type, items))):
+            return []
+        level = list({id(item): item for item in items if nested[type(item)]}.values())
+    rows = [(row, v) for row, v in enumerate(values) if nested[type(v)]]
+    for _ in range(MAX_NESTING):
+        if not rows:
+            return []
+        deeper = {(row, id(item)): (row, item) for row, v in rows for item in _members(v) if nested[type(item)]}
+        rows = list(deeper.values())
+    return sorted({row for row, _ in rows})
+
+
+def _members(container: Any) -> Any:
+    return container.values() if type(container) is dict or isinstance(container, Mapping) else container
+
+
+def _value_problem(value: Any) -> str | None:
+    """What keeps a value (of a depth already checked) from being written, at any depth, keys
+    included: text with a lone surrogate, bytes that are not UTF-8."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            point = lone_surrogate(item)
+            if point:
+                return f"holds text with a lone surrogate ({point}), which UTF-8 cannot encode; {_REPAIR}"
+        elif isinstance(item, bytes):
+            try:
+                value_text(item)
+            except BadValue as exc:
+                return f"{exc}; decode them at the source, or store binary data as base64 text"
+        elif isinstance(item, Mapping):
+            pending += item.keys()
+            pending += item.values()
+        elif isinstance(item, list | tuple):
+            pending += item
+    return None
+
+
+_REPAIR = "repair the text at the source (a lone surrogate is often half of a UTF-16 pair cut in two)"
+
+
+def _name_problem(name: str) -> str:
+    return f"has a field name {name!r} with a lone surrogate ({lone_surrogate(name)}); {_REPAIR}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two values of one column given by two fields of a record are the same value (of the same type)."""
+    try:
+        return a is b or (type(a) is type(b) and bool(a == b))
+    except Exception:  # values whose == is not a truth value (arrays): not known to be the same
+        return False
+
+
+def _wide_float_rows(built: _Built) -> list[int]:
+    """Rows holding a float of magnitude 2**63 or more at any depth: what orjson makes of a JSON integer
+    beyond 64 bits (the JSON Lines source then reads the line again, exactly)."""
+    rows: set[int] = set()
+    for name, array in built.arrays.items():
+        values = built.columns[name]
+        if pa.types.is_floating(array.type):
+            numbers = array.to_numpy(zero_copy_only=False)
+            with np.errstate(invalid="ignore"):
+                rows.update(np.flatnonzero(np.abs(numbers) >= 2.0**63).tolist())
+        elif _has(array.type, pa.types.is_floating) or (
+            pa.types.is_struct(array.type) or is_json_type(array.type) or built.as_text.get(name)
+        ):
+            rows.update(row for row, v in enumerate(values) if _holds_wide_float(v))
+    return sorted(rows)
+
+
+def _holds_wide_float(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float):
+            if abs(item) >= 2.0**63:
+                return True
+        elif isinstance(item, Mapping):
+            pending += item.values()
+        elif isinstance(item, list | tuple):
+            pending += item
+    return False
+
+
+def _type_nesting(t: pa.DataType) -> int:
+    """How deep lists, structs and maps nest in ``t`` (up to ``MAX_NESTING + 1``: enough to refuse it)."""
+    deepest, pending = 0, [(t, 0)]
+    while pending and deepest <= MAX_NESTING:
+        t, depth = pending.pop()
+        if pa.types.is_struct(t):
+            pending += [(f.type, depth + 1) for f in t]
+            deepest = max(deepest, depth + 1)
+        elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+            pending.append((t.value_type, depth + 1))
+            deepest = max(deepest, depth + 1)
+        elif pa.types.is_map(t):
+            pending += [(t.key_type, depth + 1), (t.item_type, depth + 1)]
+            deepest = max(deepest, depth + 1)
+    return deepest
 
 
 def _mask(missing: list[bool]) -> pa.Array | None:
@@ -508,12 +940,19 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
+def _one_type_whatever_rows(name: str, t: pa.DataType) -> bool:
+    """True for a column whose type no subset of its values changes: the core columns of fixed types,
+    text, booleans and integers (values of other kinds would have made it text)."""
+    return name in (PROFILE_ID, IDENTITY, PROFILE_IDS, SUBSCRIPTION_GROUPS) or t in _ONE_TYPE
+
+
+_ONE_TYPE = (pa.string(), pa.bool_(), pa.int64())
+
+
 def _text_or_none(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
+    if value is None or type(value) is str:  # most values: no call
         return value
-    if isinstance(value, timedelta):
-        return iso_duration(value)
-    return dumps(value)
+    return value_text(value)
 
 
 # -- one schema for a whole export ----------------------------------------------------------------
@@ -531,7 +970,11 @@ def merge_types(a: pa.DataType, b: pa.DataType) -> pa.DataType:
         return pa.int64()
     if _is_number(a) and _is_number(b):
         return pa.float64()
+    if pa.types.is_decimal(a) or pa.types.is_decimal(b):
+        return _merge_decimals(a, b)
     if pa.types.is_timestamp(a) and pa.types.is_timestamp(b):
+        if (a.tz is None) != (b.tz is None):  # naive and aware: no one timeline holds both as given
+            return pa.string()
         return pa.timestamp("us", tz=a.tz if a.tz == b.tz else "UTC")
     if _is_text(a) and _is_text(b):
         return pa.string()
@@ -540,6 +983,31 @@ def merge_types(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     if _is_mapping(a) and _is_mapping(b):
         return _merge_mappings(a, b)
     return pa.string()
+
+
+def _merge_decimals(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """Decimals and integers: the decimal with the integer digits and the scale of both (as Arrow
+    types one batch of them), while it fits 76 digits; text otherwise (and with floats: a float
+    is not exact, a decimal is)."""
+    digits = [_decimal_digits(t) for t in (a, b)]
+    if None in digits:
+        return pa.string()
+    whole = max(d[0] for d in digits if d is not None)
+    scale = max(d[1] for d in digits if d is not None)
+    if whole + scale <= 38:
+        return pa.decimal128(whole + scale, scale)
+    if whole + scale <= 76:
+        return pa.decimal256(whole + scale, scale)
+    return pa.string()
+
+
+def _decimal_digits(t: pa.DataType) -> tuple[int, int] | None:
+    """(digits before the point, digits after it) a type's values need; None: not a decimal or integer."""
+    if pa.types.is_decimal(t):
+        return t.precision - t.scale, t.scale
+    if pa.types.is_integer(t):
+        return len(str(2**t.bit_width)), 0
+    return None
 
 
 def _merge_mappings(a: pa.DataType, b: pa.DataType) -> pa.DataType:
@@ -709,7 +1177,9 @@ def as_text(column: pa.Array) -> pa.Array:
         return json_storage(column)
     if pa.types.is_duration(t):
         return duration_text(column)
-    if pa.types.is_boolean(t) or _is_number(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
+    if pa.types.is_timestamp(t):
+        return timestamp_text(column)
+    if pa.types.is_boolean(t) or _is_number(t) or pa.types.is_date(t) or pa.types.is_decimal(t):
         if pa.types.is_floating(t):
             return pa.array([_text_or_none(v) for v in column.to_pylist()], pa.string())
         return column.cast(pa.string())

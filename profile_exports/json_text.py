@@ -7,12 +7,13 @@ object per value: strings are quoted by concatenation, and only the rare strings
 (a quote, a backslash, a control character) go through orjson one by one; lists are joined with
 ``binary_join`` over their offsets, structs and maps with ``binary_join_element_wise``.
 
-Numbers are printed by Arrow: integers as they are, floats in the shortest form that reads back as
+Numbers are printed by Arrow: integers as they are, decimals as their digits (``1.50``, ``1E-7``: JSON
+numbers, never strings), floats in the shortest form that reads back as
 the same float (``1.0``, ``0.1``, ``1e+20``), non-finite floats as the strings ``"NaN"``,
 ``"Infinity"``, ``"-Infinity"`` (``non_finite="string"``, the default) or ``null``
 (``non_finite="null"``, what the JSON Lines writer uses unless told otherwise). Durations are ISO 8601
 duration strings (``values.duration_text``); JSON text (the ``arrow.json`` extension type) goes in as it
-is. Types without a rule here (decimals, binary, ...) take the per-value path, so every type still
+is. Types without a rule here (binary, ...) take the per-value path, so every type still
 gets its JSON.
 """
 
@@ -212,7 +213,7 @@ def _vectorised(column: pa.Array, non_finite: str) -> pa.Array:
         return _raw_json(column)
     if pa.types.is_boolean(t):
         return pc.if_else(column, "true", "false")
-    if pa.types.is_integer(t):
+    if pa.types.is_integer(t) or pa.types.is_decimal(t):  # a decimal's digits are a JSON number
         return column.cast(pa.string())
     if pa.types.is_floating(t):
         return _float_texts(column, non_finite)

@@ -8,19 +8,26 @@
 - durations are ISO 8601 durations (``duration_text``): ``PT1H``, ``P1DT2H3M4.5S``, ``-PT1H30M``,
   ``PT0S``;
 - lists, structs and maps are compact JSON (maps as JSON objects); JSON text (the ``arrow.json``
-  extension type, mappings whose values have different types) is that text.
+  extension type, mappings whose values have different types) is that text;
+- decimals are their digits (``1.50``), in JSON a number; integers beyond 64 bits their digits too.
+
+``value_text`` gives the same forms for one Python value (the values of a column of mixed kinds).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .errors import DataError
 
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 # How JSON writes NaN and the infinities: ``null`` (what engines read as a missing number) or the
@@ -134,23 +141,113 @@ def iso_duration(value: timedelta) -> str:
     return ("-" if negative else "") + "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
 
 
+class BadValue(DataError):
+    """A value no format can write as it is (text with a lone surrogate, bytes that are not UTF-8):
+    the record that holds it is a bad record."""
+
+
 def json_default(value: Any) -> Any:
-    """orjson's ``default``: durations as ISO 8601 text, anything else unknown as its ``str``."""
+    """orjson's ``default``: durations as ISO 8601 text, datetimes as ``datetime_text`` (as a timestamp
+    column's JSON writes them), decimals as JSON numbers of their digits (NaN and infinite ones as
+    null, like floats), anything else unknown as its ``str``."""
     if isinstance(value, timedelta):
         return iso_duration(value)
+    if isinstance(value, datetime):
+        return datetime_text(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value)) if value.is_finite() else None
     return str(value)
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON of a Python value: non-text keys as text, durations ISO 8601, NaN as null."""
-    try:
-        return orjson.dumps(
-            value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=json_default
-        ).decode()
-    except orjson.JSONEncodeError:  # integers beyond 64 bits: the standard library has no limit
-        import json
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
+_INT64 = (-(2**63), 2**64 - 1)  # the integers orjson writes itself (int64 and uint64)
 
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=json_default)
+
+def dumps(value: Any) -> str:
+    """Compact JSON of a Python value: non-text keys as text, durations ISO 8601, NaN as null, integers
+    of any size as their digits. Raises ``BadValue`` for what JSON cannot hold (a lone surrogate)."""
+    try:
+        return orjson.dumps(value, option=_DUMPS_OPTIONS, default=json_default).decode()
+    except orjson.JSONEncodeError as exc:
+        problem: Exception = exc
+    if "64-bit" in str(problem):  # orjson stops at 64 bits: wider integers go in as raw JSON numbers
+        try:
+            return orjson.dumps(_wide_ints_as_numbers(value), option=_DUMPS_OPTIONS, default=json_default).decode()
+        except orjson.JSONEncodeError as exc:
+            problem = exc
+    raise BadValue(f"a value cannot be written as JSON: {problem}") from None
+
+
+def _wide_ints_as_numbers(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+        return orjson.Fragment(str(value))
+    if isinstance(value, Mapping):
+        return {_wide_key(k): _wide_ints_as_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_ints_as_numbers(v) for v in value]
+    return value
+
+
+def _wide_key(key: Any) -> Any:
+    return str(key) if isinstance(key, int) and not isinstance(key, bool) else key
+
+
+_NON_FINITE_WORDS = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def value_text(value: Any) -> str:
+    """One Python value as text, in the text forms of the formats (the module's rules): numbers as
+    their digits (integers of any size, decimals exactly as given), non-finite floats as words,
+    timestamps ISO 8601 as a microsecond column prints them (``Z`` for an aware one, converted to
+    UTC; none for a naive one), dates and times ISO 8601, durations ISO 8601, UTF-8 bytes as their
+    text, lists and mappings compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return dumps(value) if math.isfinite(value) else _NON_FINITE_WORDS.get(value, "NaN")
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return datetime_text(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return iso_duration(value)
+    if isinstance(value, bytes):
+        return utf8_text(value)
+    return dumps(value)
+
+
+def datetime_text(value: datetime) -> str:
+    """``timestamp_text`` of one datetime in a microsecond column: naive as it is, aware in UTC with ``Z``."""
+    if value.utcoffset() is None:
+        return value.isoformat(timespec="microseconds")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def utf8_text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        sample = value[exc.start : exc.start + 4]
+        raise BadValue(f"holds bytes that are not UTF-8 text (byte {exc.start}: {sample!r})") from None
+
+
+def lone_surrogate(text: str) -> str | None:
+    """``U+D800`` for text holding a lone surrogate (which UTF-8 cannot encode), else None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"U+{ord(text[exc.start]):04X}"
+    return None
 
 
 def json_ready(value: Any) -> Any:

@@ -14,7 +14,12 @@ rows whose id (``id_field``, default ``profile_id``) hashes to it.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import groupby
 from typing import Any
 
 import attrs
@@ -23,13 +28,15 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from ..canonical import MAX_NESTING, BadRecord, merge_types
 from ..errors import ConfigError, DataError
 from ..fingerprints import value_hashes
 from ..hookspecs import hookimpl
 from ..options import check_options, positive_int
 
 SPLITS = ("files", "hash")
-READAHEAD_BATCHES = 2  # batches the Parquet scanner decodes ahead of the one being exported
+PREBUFFER_BYTES = 32 << 20  # a Parquet row group up to this size (compressed) is fetched in one read
+BUFFER_BYTES = 1 << 20  # a larger one streams: each column reads this much at a time
 _PARTITION_OPTIONS = ("partitions", "split", "id_field")
 
 
@@ -105,29 +112,120 @@ class JsonLinesSource:
             for chunk in self._records(list(files)):
                 ids = [r.get(self._split.id_field) if isinstance(r, dict) else None for r in chunk]
                 text = pa.array([None if v is None else str(v) for v in ids], pa.string())
-                mine = self._split.owned(text, partition)
-                yield [record for record, keep in zip(chunk, mine.tolist(), strict=True) if keep]
+                yield chunk.select(self._split.owned(text, partition).tolist())
             return
         yield from self._records(self._split.files_of(sorted(files, key=lambda f: f.path), partition))
 
-    def _records(self, files: Sequence[Any]) -> Iterator[list[Any]]:
-        chunk: list[Any] = []
+    def _records(self, files: Sequence[Any]) -> Iterator[JsonLines]:
+        chunk = JsonLines()
         for of in files:
             with of as handle:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
-                    try:
-                        chunk.append(orjson.loads(line))
-                    except orjson.JSONDecodeError as exc:
-                        raise DataError(
-                            f"{of.path}: line {number} is not valid JSON ({exc}); fix or remove that line"
-                        ) from None
+                    chunk.append(_record(line, of.path, number))
+                    chunk.lines.append(line)
                     if len(chunk) >= self._batch_size:
                         yield chunk
-                        chunk = []
+                        chunk = JsonLines()
         if chunk:
             yield chunk
+
+
+class JsonLines(list[Any]):
+    """Records read from JSON lines, with their lines: ``exact(i)`` reads line ``i`` again with the
+    standard library, which keeps integers beyond 64 bits (orjson reads them as rounded floats; the
+    canonicalizer asks for the lines that hold a float of that size)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[bytes] = []
+
+    def exact(self, index: int) -> Any:
+        try:
+            return _exact(self.lines[index])
+        except RecursionError:  # deeper than the standard library reads: too deep to export anyway
+            return self[index]
+
+    def select(self, keep: Sequence[bool]) -> JsonLines:
+        chosen = JsonLines()
+        for record, line, kept in zip(self, self.lines, keep, strict=True):
+            if kept:
+                chosen.append(record)
+                chosen.lines.append(line)
+        return chosen
+
+
+def _record(line: bytes, path: str, number: int) -> Any:
+    """One line's record: orjson's, or, for JSON orjson refuses (a lone surrogate escape such as
+    ``"\\ud800"``, which the canonicalizer makes a bad record naming its field; more than 1,024
+    levels of nesting), the standard library's, or a ``BadRecord`` for nesting no parser reads."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        problem = exc
+    try:
+        return _exact(line)
+    except RecursionError:
+        field = _deep_field(line)
+        named = f"field {field!r} " if field else ""
+        return BadRecord(
+            f"{named}(line {number} of {path}) nests lists and objects more than {MAX_NESTING} levels deep; "
+            "flatten the value or store it as JSON text at the source"
+        )
+    except ValueError:
+        raise DataError(f"{path}: line {number} is not valid JSON ({problem}); fix or remove that line") from None
+
+
+def _exact(line: bytes) -> Any:
+    return json.loads(line, parse_constant=_not_json, parse_float=_finite)
+
+
+def _not_json(word: str) -> Any:
+    raise ValueError(f"{word} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is beyond the range of a float")
+    return number
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _key(string: bytes) -> str:
+    try:
+        return str(json.loads(string))
+    except ValueError:  # an escape JSON does not have: the key as it is written
+        return string[1:-1].decode("utf-8", "replace")
+_GROUPS = ("properties", "device", "comm_prefs")
+
+
+def _deep_field(line: bytes) -> str | None:
+    """The field (``properties.x`` for a member of a group) whose value nests past ``MAX_NESTING``
+    levels, found by a scan of the bytes of a line too deep to parse; None if the scan finds none."""
+    keys: list[str] = []  # the keys of the object at depth 1 and of the one at depth 2 being read
+    depth, at, last = 0, 0, b'""'
+    while at < len(line):
+        byte = line[at]
+        if byte == 0x22:
+            string = _JSON_STRING.match(line, at)
+            if string is None:
+                return None
+            last, at = string.group(), string.end()
+            continue
+        if byte == 0x3A and depth <= 2:  # ":" after a key of the record or of a group
+            keys[depth - 1 :] = [_key(last)]
+        elif byte in b"[{":
+            depth += 1
+            if depth > MAX_NESTING + 2:  # the record is one level, a group another
+                return ".".join(keys[:2] if keys and keys[0] in _GROUPS else keys[:1]) or None
+        elif byte in b"]}":
+            depth -= 1
+        at += 1
+    return None
 
 
 class JsonLinesSourceFactory:
@@ -141,6 +239,20 @@ class JsonLinesSourceFactory:
 
 
 class ParquetSource:
+    """Parquet files, a folder of them or a glob, read file by file in the order of their paths.
+
+    Every file is read with its own schema; the source declares the union of the files' schemas (a
+    column some files lack is null in their rows; a column whose type differs between files takes the
+    merged type of the export's mixed-type rule, ``canonical.merge_types``, and the exporter turns the
+    values to it, counting those it makes text). Where a struct column differs between files, whether
+    its fields are profile fields or one mapping value depends on the export's mapping, which a source
+    does not know: it declares no schema then, and the exporter settles the types by reading once.
+
+    Memory follows ``batch_size``, not the size of the files: a row group is fetched whole when it is
+    small (``PREBUFFER_BYTES``), else streamed ``BUFFER_BYTES`` per column at a time, and decoded a
+    batch at a time; nothing read is kept past its row group, and no footer past its file.
+    """
+
     def __init__(
         self, paths: list[str], batch_size: int, storage_options: Mapping[str, Any], split: Split = Split()
     ) -> None:
@@ -149,7 +261,7 @@ class ParquetSource:
         self._paths = paths
         self._batch_size = batch_size
         self._split = split
-        self._columns: list[str] | None = None  # None: all
+        self._skipped: frozenset[str] = frozenset()
         fs, _ = fsspec.core.url_to_fs(paths[0], **dict(storage_options))
         resolved: list[str] = []
         for p in paths:
@@ -157,11 +269,19 @@ class ParquetSource:
             resolved += found
         if not resolved:
             raise DataError(f"source.path: no file matches {paths}; check the path")
-        try:
-            self._dataset = ds.dataset(resolved if len(resolved) > 1 else resolved[0], format="parquet", filesystem=fs)
+        try:  # the dataset finds the files of a folder (leaving out _ and . names), as engines do
+            dataset = ds.dataset(resolved if len(resolved) > 1 else resolved[0], format="parquet", filesystem=fs)
         except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"source.path: cannot read Parquet at {paths}: {exc}") from None
-        if split.by_hash() and split.id_field not in self._dataset.schema.names:
+            raise DataError(
+                f"source.path: cannot read Parquet at {paths}: {exc}; check the path, and replace or remove "
+                "a file that is not Parquet"
+            ) from None
+        self._fs = fs
+        self._filesystem = dataset.filesystem
+        self._files: list[str] = sorted(dataset.files)
+        self._union: pa.Schema | None = None
+        self._union_settled = False
+        if split.by_hash() and split.id_field not in dataset.schema.names:
             raise ConfigError(
                 "source.id_field", f"{split.id_field!r} is not a column of {paths}; name the profile id column"
             )
@@ -171,12 +291,13 @@ class ParquetSource:
 
     def skip_columns(self, names: frozenset[str]) -> None:
         """Leave out top-level columns the export does not use (Parquet reads columns one by one)."""
-        self._columns = [n for n in self._dataset.schema.names if n not in names]
+        self._skipped = frozenset(names) - {self._split.id_field} if self._split.by_hash() else frozenset(names)
 
-    def schema(self) -> pa.Schema:
-        if self._columns is None:
-            return self._dataset.schema
-        return pa.schema([self._dataset.schema.field(n) for n in self._columns])
+    def schema(self) -> pa.Schema | None:
+        union = self._schema_of_files()
+        if union is None:
+            return None
+        return pa.schema([f for f in union if f.name not in self._skipped], metadata=union.metadata)
 
     @property
     def reiterable(self) -> bool:
@@ -193,54 +314,109 @@ class ParquetSource:
             if batch.num_rows:
                 yield batch
 
-    def _scan(self, fragments: Sequence[Any] | None = None) -> Iterator[pa.RecordBatch]:
-        """Batches of the whole dataset, or of these fragments (files or row groups), in order."""
-        import pyarrow.dataset as ds
+    # -- the files -----------------------------------------------------------------------------
 
-        dataset = self._dataset
-        if fragments is not None:
-            dataset = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, filesystem=dataset.filesystem)
-        # Arrow's default readahead (16 batches, 4 files) holds several decoded row groups of wide
-        # profiles at once: measured, peak RSS 1.0 GB for a 1M-profile file (0.8 GB with this).
-        yield from dataset.to_batches(
-            batch_size=self._batch_size,
-            columns=self._columns,
-            batch_readahead=READAHEAD_BATCHES,
-            fragment_readahead=1,
-        )
+    def _footer(self, path: str) -> Any:
+        """The file's metadata: its schema and row groups. Not kept: the footers of a folder of many
+        files would add up, and a file's footer is one small read."""
+        import pyarrow.parquet as pq
+
+        try:
+            with self._open(path) as handle:
+                return pq.read_metadata(handle)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{path}: not a readable Parquet file ({exc}); replace or remove it") from None
+
+    def _schema_of_files(self) -> pa.Schema | None:
+        """The union of the files' schemas, settled once (None: a struct column differs between files)."""
+        if not self._union_settled:
+            distinct: list[pa.Schema] = []
+            with ThreadPoolExecutor(max_workers=min(8, len(self._files))) as pool:  # footers of remote files
+                for footer in pool.map(self._footer, self._files):
+                    schema = footer.schema.to_arrow_schema()
+                    if not any(schema.equals(seen) for seen in distinct):
+                        distinct.append(schema)
+            self._union = _union(distinct)
+            self._union_settled = True
+        return self._union
+
+    def _open(self, path: str) -> Any:
+        """The file for Arrow to read. Remote files without fsspec's read-ahead: Arrow asks for exactly the
+        ranges it needs, and a read-ahead block added to each of a streaming column's reads would fetch
+        the same bytes many times over."""
+        from pyarrow import fs as pafs
+
+        if isinstance(self._filesystem, pafs.LocalFileSystem):
+            return self._filesystem.open_input_file(path)
+        return pa.PythonFile(self._fs.open(path, "rb", cache_type="none"), mode="r")
+
+    def _batches(
+        self, path: str, row_groups: Sequence[int] | None = None, footer: Any = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches of one file (of these row groups), one row group after another."""
+        footer = footer if footer is not None else self._footer(path)
+        columns = [name for name in footer.schema.to_arrow_schema().names if name not in self._skipped]
+        try:
+            with self._open(path) as handle:
+                for group in range(footer.num_row_groups) if row_groups is None else row_groups:
+                    yield from self._group(handle, footer, group, columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{path}: cannot read this Parquet file ({exc}); replace or remove it") from None
+
+    def _group(self, handle: Any, footer: Any, group: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        """One row group's batches: fetched in one read when it is small (what object stores want), else
+        its pages streamed a column buffer at a time, so memory follows the batch size either way.
+
+        One reader per row group: Arrow's pre-buffer of a file keeps every row group it fetched until the
+        reader goes, and its dataset scanner decodes whole row groups, so a file's peak memory grew with
+        its size (benchmarks/memory.py: 290 MB at 100k profiles, 2.3 GB at 4M). Decoding on this thread:
+        Arrow's decoding threads each kept pages of their own (45 MB more, no faster on two cores);
+        partitions are the way to use more cores.
+        """
+        import pyarrow.parquet as pq
+
+        meta = footer.row_group(group)
+        size = sum(meta.column(j).total_compressed_size for j in range(meta.num_columns))
+        reader = pq.ParquetFile(handle, metadata=footer, pre_buffer=size <= PREBUFFER_BYTES, buffer_size=BUFFER_BYTES)
+        return reader.iter_batches(batch_size=self._batch_size, row_groups=[group], columns=columns, use_threads=False)
 
     def _part(self, partition: int) -> Iterator[pa.RecordBatch]:
         """The batches of one partition: its files, its row groups, or its range of rows."""
         split = self._split
+        files = self._files
         if split.partitions == 1 or split.how != "files":
-            return self._scan()
-        files = sorted(self._dataset.get_fragments(), key=lambda f: f.path)
+            return (batch for path in files for batch in self._batches(path))
         if len(files) >= split.partitions:
-            return self._scan(split.files_of(files, partition))
-        groups = [group for fragment in files for group in fragment.split_by_row_group()]
+            return (batch for path in split.files_of(files, partition) for batch in self._batches(path))
+        footers = {path: self._footer(path) for path in files}  # fewer files than partitions
+        groups = [(path, group) for path in files for group in range(footers[path].num_row_groups)]
         n = len(groups)
         if n >= split.partitions:  # fewer files than partitions: contiguous ranges of row groups
-            return self._scan(groups[partition * n // split.partitions : (partition + 1) * n // split.partitions])
-        return self._rows(groups, partition)
+            mine = groups[partition * n // split.partitions : (partition + 1) * n // split.partitions]
+            by_file = groupby(mine, key=lambda g: g[0])
+            return (b for path, its in by_file for b in self._batches(path, [g for _, g in its], footers[path]))
+        return self._rows(groups, footers, partition)
 
-    def _rows(self, groups: Sequence[Any], partition: int) -> Iterator[pa.RecordBatch]:
+    def _rows(
+        self, groups: Sequence[tuple[str, int]], footers: Mapping[str, Any], partition: int
+    ) -> Iterator[pa.RecordBatch]:
         """Fewer row groups than partitions: a contiguous range of rows, the rows of every group counted.
 
         Row groups wholly outside the range are not read. Parquet cannot start reading in the middle of
         a row group, so the rows of a group before the range start are decoded batch by batch and
         dropped (memory stays one batch); the scan stops at the range's end.
         """
-        counts = [sum(info.num_rows for info in group.row_groups) for group in groups]
+        counts = [footers[path].row_group(group).num_rows for path, group in groups]
         total = sum(counts)
         start = partition * total // self._split.partitions
         stop = (partition + 1) * total // self._split.partitions
         first = 0  # the row number of the group's first row, over all the groups
-        for group, count in zip(groups, counts, strict=True):
+        for (path, group), count in zip(groups, counts, strict=True):
             if first >= stop:
                 return
             if first + count > start:
                 at = first
-                for batch in self._scan([group]):
+                for batch in self._batches(path, [group], footers[path]):
                     low, high = max(start - at, 0), min(stop - at, batch.num_rows)
                     if high > low:
                         yield batch.slice(low, high - low)
@@ -248,6 +424,29 @@ class ParquetSource:
                     if at >= stop:
                         break
             first += count
+
+
+def _union(schemas: Sequence[pa.Schema]) -> pa.Schema | None:
+    """The columns of all the files, in first-seen order, each with the type that holds all its values
+    (nullable: a file without the column gives nulls).
+
+    None when a struct column differs between files: whether its fields are profile fields (merged
+    field by field) or one mapping (a map or JSON text) depends on the export's mapping.
+    """
+    first = schemas[0]
+    if all(s.equals(first) for s in schemas[1:]):
+        return first
+    types: dict[str, pa.DataType] = {}
+    for schema in schemas:
+        for f in schema:
+            seen = types.setdefault(f.name, f.type)
+            if seen == f.type:
+                continue
+            structs = pa.types.is_struct(seen) or pa.types.is_struct(f.type)
+            if structs and not (pa.types.is_null(seen) or pa.types.is_null(f.type)):
+                return None
+            types[f.name] = merge_types(seen, f.type)
+    return pa.schema([pa.field(name, type_) for name, type_ in types.items()])
 
 
 class ParquetSourceFactory:

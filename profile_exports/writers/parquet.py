@@ -36,7 +36,7 @@ from ..hookspecs import hookimpl
 from ..interfaces import NewFile, SinkFile
 from ..layout import GROUP_ORDER, OutputLayout
 from ..results import CommittedFile, commit_file
-from ..values import is_text_type
+from ..values import JSON_TEXT, is_json_type, is_text_type, json_text
 
 # The first is the default: zstd pages make files about half the size of uncompressed ones for little
 # time, and every engine reads them (the file stays `.parquet`; only `gzip` is named `.parquet.gz`).
@@ -91,6 +91,9 @@ ENCODING_SAMPLE_ROWS = 8192  # rows of the first row group the choice is made on
 # Parquet cannot store a struct without fields; an empty object keeps its struct (and so "{}" stays
 # apart from a missing value) with one all-null field of this name.
 EMPTY_STRUCT_FIELD = "_empty"
+# Arrow reads no Parquet schema nested deeper than 100 levels (and writes one it cannot read back). A
+# column nested deeper than this, with the root and a group struct above it, is written as JSON text.
+PARQUET_COLUMN_DEPTH = 98
 _FILE_TRAILER = 8  # footer length (4 bytes) and the closing "PAR1"
 
 
@@ -125,10 +128,32 @@ def parquet_type(type_: pa.DataType) -> pa.DataType:
     return type_
 
 
+def storable_type(type_: pa.DataType) -> pa.DataType:
+    """The type an output column is written with: ``parquet_type``, or JSON text for a column nested
+    too deep for Parquet readers (lists of lists 50 levels deep, say)."""
+    return JSON_TEXT if _parquet_depth(type_) > PARQUET_COLUMN_DEPTH else parquet_type(type_)
+
+
+def _parquet_depth(type_: pa.DataType) -> int:
+    """Levels of the Parquet schema of a column: a struct adds one, a list or a map two (a group and
+    its repeated group), a value one."""
+    if pa.types.is_struct(type_):
+        return 1 + max((_parquet_depth(f.type) for f in type_), default=1)
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_fixed_size_list(type_):
+        return 2 + _parquet_depth(type_.value_type)
+    if pa.types.is_map(type_):
+        return 2 + max(_parquet_depth(type_.key_type), _parquet_depth(type_.item_type))
+    return 1
+
+
 def _conform(array: pa.Array, type_: pa.DataType) -> pa.Array:
+    if array.type == type_:
+        return array
+    if is_json_type(type_) and not is_json_type(array.type):
+        return pa.ExtensionArray.from_storage(JSON_TEXT, json_text(array, non_finite="null"))
     # Arrow casts nulls to any type and fills fields missing from a struct with nulls, so one cast
     # turns every unstorable part of a column into its stand-in.
-    return array if array.type == type_ else array.cast(type_)
+    return array.cast(type_)
 
 
 @attrs.frozen
@@ -141,7 +166,7 @@ class _Shape:
 
     @classmethod
     def of(cls, layout: OutputLayout, parquet_layout: str) -> _Shape:
-        columns = [pa.field(c.name, parquet_type(c.type)) for c in layout.columns]
+        columns = [pa.field(c.name, storable_type(c.type)) for c in layout.columns]
         types = tuple(f.type for f in columns)
         if parquet_layout == "flat":
             return cls(pa.schema(columns), types, tuple(range(len(columns))))
