@@ -26,7 +26,7 @@ import profile_exports as pe
 from profile_exports.canonical import MAX_NESTING, OUTPUT_COLUMN_NAMES, RENAMED_PREFIX, Canonicalizer
 from profile_exports.errors import DataError
 
-from .formats import raw_bytes, read_csv_file, read_xml_file, unnest
+from .formats import _plain, raw_bytes, read_csv_file, read_xml_file, unnest
 
 FORMATS = ["csv", "json", "xml", "parquet"]
 SURROGATE = "\ud800"
@@ -45,14 +45,6 @@ def read_parquet_rows(path: str | Path) -> list[dict[str, Any]]:
     return [unnest(_plain(row)) for row in pq.read_table(path).to_pylist()]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
-            return {k: _plain(v) for k, v in value}
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 READERS = {"csv": read_csv_file, "json": read_json_exact, "xml": read_xml_file, "parquet": read_parquet_rows}

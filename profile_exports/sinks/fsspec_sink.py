@@ -67,7 +67,27 @@ def _temp_name(base: str) -> str:
     return f".{base}.{uuid.uuid4().hex[:_TEMP_HEX]}.partial"
 
 
-class FsspecFile:
+class _HashedWrites:
+    """Writes to an open handle, counted and hashed on the way (both kinds of sink file)."""
+
+    key: str
+    _sink: Any
+    _handle: Any
+    _hash: Any
+    _written: int
+
+    @property
+    def bytes_written(self) -> int:
+        return self._written
+
+    def write(self, data: bytes | memoryview) -> None:
+        with self._sink.errors(f"write {self.key!r}"):
+            self._handle.write(data)
+        self._hash.update(data)
+        self._written += len(data)
+
+
+class FsspecFile(_HashedWrites):
     def __init__(self, sink: FsspecSink, key: str) -> None:
         self.key = key
         self._sink = sink
@@ -80,16 +100,6 @@ class FsspecFile:
             if folder:
                 sink.fs.makedirs(folder, exist_ok=True)
             self._handle = sink.fs.open(self._temp, "wb")
-
-    @property
-    def bytes_written(self) -> int:
-        return self._written
-
-    def write(self, data: bytes | memoryview) -> None:
-        with self._sink.errors(f"write {self.key!r}"):
-            self._handle.write(data)
-        self._hash.update(data)
-        self._written += len(data)
 
     def commit(self) -> CommittedFile:
         with self._sink.errors(f"commit {self.key!r}"):
@@ -110,7 +120,7 @@ class FsspecFile:
                 self._sink.fs.rm(self._temp)
 
 
-class LocalFile:
+class LocalFile(_HashedWrites):
     """A local file written under a locked temporary name in its folder, opened without following links."""
 
     def __init__(self, sink: FsspecSink, key: str) -> None:
@@ -131,16 +141,6 @@ class LocalFile:
         # NFS's among them) until the rename: an unlocked temporary file may be swept.
         self._lock = os.dup(fd)
         self._handle = os.fdopen(fd, "wb")
-
-    @property
-    def bytes_written(self) -> int:
-        return self._written
-
-    def write(self, data: bytes | memoryview) -> None:
-        with self._sink.errors(f"write {self.key!r}"):
-            self._handle.write(data)
-        self._hash.update(data)
-        self._written += len(data)
 
     def commit(self) -> CommittedFile:
         try:
